@@ -1,0 +1,24 @@
+"""The one place for Numba decorator options and the dtype policy."""
+
+import numpy as np
+
+#: NaN-safe subset of LLVM fast-math flags: ``fastmath=True`` would also allow
+#: ``nnan``/``ninf``, which lets ``isnan`` fold to ``False``.
+FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
+
+#: Options for serial kernels.
+SERIAL = {"cache": True, "nogil": True, "fastmath": set(FASTMATH)}
+
+#: Options for kernels that run a ``prange`` loop.
+PARALLEL = dict(SERIAL, parallel=True)
+
+#: Floating point types the factor matrices may have.
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: Rows per chunk are balanced so that each chunk carries about this share of
+#: the work; the chunk count never depends on the thread count, so sums over
+#: chunks are bit-identical for any ``num_threads``.
+MAX_CHUNKS = 512
+
+#: Largest index a kernel accepts (indices are stored as int32).
+MAX_INDEX = np.iinfo(np.int32).max

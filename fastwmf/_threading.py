@@ -1,0 +1,76 @@
+"""Thread-count control for Numba and BLAS, and work-balanced row chunking."""
+
+import contextlib
+
+import numba
+import numpy as np
+
+from ._config import MAX_CHUNKS
+
+try:  # optional: limits BLAS pools so they do not oversubscribe Numba's
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - exercised only without threadpoolctl
+    threadpool_limits = None
+
+
+def max_threads():
+    """Return the largest thread count Numba was started with."""
+    return int(numba.config.NUMBA_NUM_THREADS)
+
+
+@contextlib.contextmanager
+def thread_limits(num_threads):
+    """Run a block with ``num_threads`` Numba threads and single-threaded BLAS.
+
+    Parameters
+    ----------
+    num_threads : int
+        Validated thread count (``1 <= num_threads <= max_threads()``).
+
+    Notes
+    -----
+    The previous Numba thread count and BLAS limits are restored on exit, also
+    when the block raises.
+    """
+    previous = numba.get_num_threads()
+    numba.set_num_threads(num_threads)
+    try:
+        if threadpool_limits is None:
+            yield
+        else:
+            with threadpool_limits(limits=1, user_api="blas"):
+                yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS):
+    """Split rows into contiguous chunks of about equal work.
+
+    The work of row ``i`` is taken as ``nnz_i + row_cost``, so rows with few
+    entries still count for their dense solve.
+
+    Parameters
+    ----------
+    indptr : ndarray of int64, shape (n_rows + 1,)
+        CSR row pointer.
+    row_cost : float
+        Fixed work per row, in units of one stored entry.
+    max_chunks : int
+        Upper bound on the number of chunks.
+
+    Returns
+    -------
+    ndarray of int64
+        Chunk boundaries ``b`` with ``b[0] == 0`` and ``b[-1] == n_rows``;
+        chunk ``c`` holds rows ``b[c]:b[c + 1]``.
+    """
+    n_rows = len(indptr) - 1
+    if n_rows <= 0:
+        return np.zeros(1, dtype=np.int64)
+    n_chunks = int(min(n_rows, max_chunks))
+    cumulative = indptr[1:].astype(np.float64) + row_cost * np.arange(1, n_rows + 1)
+    targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
+    inner = np.searchsorted(cumulative, targets, side="left") + 1
+    bounds = np.concatenate(([0], inner, [n_rows])).astype(np.int64)
+    return np.unique(bounds)

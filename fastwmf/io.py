@@ -1,0 +1,150 @@
+"""Saving and loading fitted models in a versioned format that never unpickles.
+
+A model file is a NumPy ``.npz`` archive: one uncompressed array per fitted
+matrix plus ``__header__``, UTF-8 JSON holding the format name and version,
+the class, its constructor parameters and fitted scalars. Loading uses
+``allow_pickle=False`` throughout.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT_NAME = "fastwmf-model"
+FORMAT_VERSION = 1
+_HEADER = "__header__"
+
+
+class ModelFileError(ValueError):
+    """A model file is missing pieces, corrupted, or from a newer version."""
+
+
+def _model_classes():
+    from .models import DenseSVD, TruncatedSVD, WALS
+    return {cls.__name__: cls for cls in (WALS, DenseSVD, TruncatedSVD)}
+
+
+def _json_params(model):
+    params = {}
+    for name, value in model.get_params().items():
+        if callable(value) and not isinstance(value, type):
+            value = None  # callbacks are not data; they are not saved
+        elif isinstance(value, np.random.Generator):
+            value = None
+        elif isinstance(value, np.dtype) or isinstance(value, type):
+            value = np.dtype(value).name
+        elif isinstance(value, np.generic):
+            value = value.item()
+        params[name] = value
+    return params
+
+
+def save_model(model, path):
+    """Write a fitted model to ``path`` atomically.
+
+    The file is written beside ``path`` under a temporary name and renamed
+    into place, so an interrupted save leaves any previous file intact.
+
+    Parameters
+    ----------
+    model : FactorModel
+        A fitted fastwmf model.
+    path : str or os.PathLike
+        Destination; ``.npz`` is not appended.
+    """
+    model._check_fitted()
+    if type(model).__name__ not in _model_classes():
+        raise TypeError(f"model must be a fastwmf model, got {type(model).__name__}")
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "class": type(model).__name__,
+        "params": _json_params(model),
+        "values": {name: getattr(model, name) for name in model._fitted_values},
+        "arrays": list(model._fitted_arrays),
+    }
+    arrays = {name: getattr(model, name) for name in model._fitted_arrays}
+    arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastwmf-", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(path):
+    """Read a model written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    FactorModel
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ModelFileError
+        The file is not a fastwmf model, is truncated or corrupted, or was
+        written by a newer format version.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no model file at {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if _HEADER not in archive.files:
+                raise ModelFileError(f"{path!r} is not a fastwmf model file (no header)")
+            header = json.loads(archive[_HEADER].tobytes().decode("utf-8"))
+            _check_header(header, path)
+            arrays = {name: archive[name] for name in header["arrays"]}
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path!r} is truncated or corrupted: {exc}") from exc
+    cls = _model_classes()[header["class"]]
+    model = cls(**header["params"])
+    for name, value in header["values"].items():
+        setattr(model, name, value)
+    for name, value in arrays.items():
+        setattr(model, name, value)
+    _check_shapes(model, path)
+    return model
+
+
+def _check_header(header, path):
+    if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path!r} is not a fastwmf model file")
+    version = header.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelFileError(f"{path!r} has format version {version!r}; this fastwmf reads "
+                             f"versions up to {FORMAT_VERSION}: upgrade fastwmf")
+    if header.get("class") not in _model_classes():
+        raise ModelFileError(f"{path!r} holds an unknown model class {header.get('class')!r}")
+    for key in ("params", "values", "arrays"):
+        if key not in header:
+            raise ModelFileError(f"{path!r} header lacks {key!r}")
+
+
+def _check_shapes(model, path):
+    U, V = model.user_factors_, model.item_factors_
+    if (U.ndim != 2 or V.ndim != 2 or U.shape[1] != V.shape[1]
+            or U.dtype != V.dtype or U.dtype.kind != "f"):
+        raise ModelFileError(f"{path!r} holds inconsistent factor matrices "
+                             f"{U.shape} {U.dtype} and {V.shape} {V.dtype}")
+    if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
+        raise ModelFileError(f"{path!r} holds non-finite factors")

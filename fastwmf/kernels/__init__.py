@@ -1,0 +1,1 @@
+"""Numba kernels; each module holds one algorithm. Nothing here validates input."""

@@ -1,0 +1,7 @@
+"""Estimator classes over a shared factor-model interface."""
+
+from .base import FactorModel
+from .svd import DenseSVD, TruncatedSVD
+from .wals import WALS
+
+__all__ = ["FactorModel", "WALS", "DenseSVD", "TruncatedSVD"]

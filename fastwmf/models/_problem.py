@@ -1,0 +1,124 @@
+"""A validated WMF problem in the layout the kernels want (CSR and CSC)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._threading import row_chunks
+from ..kernels.als import half_step_cg, half_step_cholesky
+from ..kernels.gramian import weighted_gramian
+from ..kernels.loss import observed_loss, weighted_squared_norm
+
+
+@dataclass
+class Side:
+    """One orientation of the data: rows to solve and their stored entries."""
+
+    indptr: np.ndarray       # int64
+    indices: np.ndarray      # int32
+    targets: np.ndarray      # a_ij, model dtype
+    confidence: np.ndarray   # c_ij, model dtype
+    row_weights: np.ndarray  # unobserved weight per row (p or q), float64
+    row_reg: np.ndarray      # lam_i per row, float64
+    chunks: np.ndarray       # int64 chunk bounds
+
+    @property
+    def n_rows(self):
+        return len(self.indptr) - 1
+
+
+def frequency_scaled_regularization(regularization, nu, counts, w0, row_weights,
+                                    other_weight_total):
+    """``lam * (n_i + w0 * p_i * sum(q))**nu`` for each row (Rendle et al. 2022).
+
+    ``nu = 0`` is plain L2; ``nu = 1`` scales with each row's total weight,
+    like ALS-WR. The total unobserved weight of a row, ``w0 * p_i * sum(q)``,
+    reduces to the ``w0 * n`` of the paper when all weights are 1.
+    """
+    base = counts.astype(np.float64) + w0 * row_weights * other_weight_total
+    return regularization * np.power(base, nu)
+
+
+@dataclass
+class Problem:
+    """Both orientations of the data and the scalars of the objective."""
+
+    shape: tuple
+    users: Side
+    items: Side
+    w0: float
+    dtype: np.dtype
+
+    @classmethod
+    def build(cls, data, targets, confidence, user_weights, item_weights, w0,
+              regularization, nu, dtype, row_cost):
+        """Lay out validated data for the kernels.
+
+        Parameters
+        ----------
+        data : Interactions
+        targets, confidence : ndarray of float64, aligned with ``data``
+        user_weights, item_weights : ndarray of float64
+        w0, regularization, nu : float
+        dtype : numpy.dtype
+        row_cost : float
+            Fixed work per row for chunk balancing, in stored-entry units.
+        """
+        m, n = data.shape
+        perm_matrix = sp.csr_matrix(
+            (np.arange(data.nnz, dtype=np.int64), data.indices, data.indptr), shape=(m, n))
+        csc = perm_matrix.tocsc()
+        csc.sort_indices()
+        perm = csc.data
+        user_counts = np.diff(data.indptr)
+        item_counts = np.diff(csc.indptr)
+        users = Side(
+            indptr=data.indptr,
+            indices=data.indices,
+            targets=targets.astype(dtype),
+            confidence=confidence.astype(dtype),
+            row_weights=user_weights,
+            row_reg=frequency_scaled_regularization(
+                regularization, nu, user_counts, w0, user_weights, item_weights.sum()),
+            chunks=row_chunks(data.indptr, row_cost),
+        )
+        item_indptr = csc.indptr.astype(np.int64)
+        items = Side(
+            indptr=item_indptr,
+            indices=csc.indices.astype(np.int32),
+            targets=targets[perm].astype(dtype),
+            confidence=confidence[perm].astype(dtype),
+            row_weights=item_weights,
+            row_reg=frequency_scaled_regularization(
+                regularization, nu, item_counts, w0, item_weights, user_weights.sum()),
+            chunks=row_chunks(item_indptr, row_cost),
+        )
+        return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype))
+
+    def gramian(self, factors, side):
+        """``F^T diag(w) F`` for the factor matrix of ``side``'s rows."""
+        return weighted_gramian(factors, side.row_weights, side.chunks)
+
+    def solve(self, side, other_side, other, out, solver, cg_steps):
+        """Run one half-step: update ``out`` (rows of ``side``) given ``other``."""
+        G = self.gramian(other, other_side)
+        args = (side.indptr, side.indices, side.targets, side.confidence, other, G,
+                self.w0, side.row_weights, other_side.row_weights, side.row_reg,
+                side.chunks)
+        if solver == "cholesky":
+            half_step_cholesky(*args, out)
+        else:
+            half_step_cg(*args, cg_steps, out)
+
+    def loss(self, U, V):
+        """The full objective, in ``O(nnz d + (m + n) d^2)``."""
+        u, v = self.users, self.items
+        data_part = observed_loss(u.indptr, u.indices, u.targets, u.confidence, U, V,
+                                  self.w0, u.row_weights, v.row_weights, u.chunks)
+        unobserved = 0.0
+        if self.w0 != 0.0:
+            unobserved = self.w0 * float(np.sum(self.gramian(U, u) * self.gramian(V, v)))
+        penalty = (weighted_squared_norm(U, u.row_reg, u.chunks)
+                   + weighted_squared_norm(V, v.row_reg, v.chunks))
+        return float(data_part + unobserved + penalty)

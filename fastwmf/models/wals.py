@@ -1,0 +1,301 @@
+"""Weighted alternating least squares with the Gramian trick."""
+
+import logging
+import time
+
+import numpy as np
+
+from .._threading import row_chunks, thread_limits
+from .._validation import (
+    check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
+    check_float, check_int, check_interactions, check_num_threads, check_random_state)
+from ..kernels.als import half_step_cholesky
+from ..kernels.gramian import weighted_gramian
+from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
+from ._problem import Problem, frequency_scaled_regularization
+from .base import FactorModel
+
+logger = logging.getLogger(__name__)
+
+SOLVERS = ("cholesky", "cg")
+
+
+class WALS(FactorModel):
+    """Weighted matrix factorization fitted by alternating least squares.
+
+    Minimises over user factors ``U`` (m x d) and item factors ``V`` (n x d)::
+
+        sum_{(i,j) observed}     c_ij (a_ij - u_i.v_j)^2
+      + w0 * sum_{(i,j) unobserved} p_i q_j (u_i.v_j)^2
+      + sum_i lam_i |u_i|^2 + sum_j lam_j |v_j|^2
+
+    with ``lam_i = regularization * (n_i + w0 p_i sum(q))**nu``. The
+    unobserved term enters each row's normal equations through the Gramian
+    ``V^T diag(q) V``, so an iteration costs ``O(nnz d^2 + (m + n) d^3)`` with
+    the exact solver and never touches the ``m x n`` unobserved entries.
+
+    Parameters
+    ----------
+    factors : int, default 64
+        Latent dimension ``d``; at most ``min(n_users, n_items)``.
+    w0 : float, default 0.1
+        Weight of each unobserved entry (times ``p_i q_j``). ``0`` fits the
+        observed entries only (explicit ALS); ``1`` with unit confidences and no
+        regularization gives the truncated SVD. Usually the parameter that
+        matters most: tune it first, on a log scale.
+    regularization : float, default 0.1
+        L2 strength ``lam``.
+    nu : float, default 0.0
+        Frequency-scaling exponent of the regularization (``0``: plain L2,
+        ``1``: proportional to each row's total weight, like ALS-WR).
+    iterations : int, default 15
+        Full sweeps (user half-step, then item half-step).
+    solver : {"cholesky", "cg"}, default "cholesky"
+        ``"cholesky"`` solves each row exactly; ``"cg"`` runs ``cg_steps``
+        warm-started conjugate-gradient steps per row (Takacs et al. 2011).
+    cg_steps : int, default 3
+        Conjugate-gradient steps per row and half-step, for ``solver="cg"``.
+    confidence : {None, "linear", "log"}, default None
+        Implicit-feedback transform of the stored values ``r`` into targets
+        ``a = 1`` (``r > 0``) and confidences ``c = 1 + alpha r`` (``"linear"``)
+        or ``c = 1 + alpha log(1 + r/eps)`` (``"log"``). ``None`` fits the
+        stored values as targets with confidence 1, or the ``weights`` given to
+        :meth:`fit`.
+    alpha : float, default 1.0
+        Confidence scale for ``confidence``.
+    eps : float, default 1.0
+        Count scale of the ``"log"`` transform.
+    dtype : {"float32", "float64"}, default "float32"
+        Type of the factor matrices; per-row systems are always solved in
+        float64.
+    random_state : None, int or numpy.random.Generator
+        Seeds the initial factors. With an int, fits are bit-for-bit
+        reproducible for any ``num_threads``.
+    num_threads : int, default 0
+        Numba threads during the fit (``0``: all). BLAS is limited to one
+        thread meanwhile; the previous settings are restored afterwards.
+    show_progress : bool, default False
+        Show a tqdm progress bar.
+    callback : callable, optional
+        Called after each iteration as ``callback(iteration, loss, U, V)`` with
+        the 1-based iteration, the objective (``None`` when
+        ``calculate_loss=False``) and the working factor arrays (read only). A
+        true return value stops the fit after that iteration.
+    calculate_loss : bool, default True
+        Record the objective after each iteration in ``loss_history_``; costs
+        ``O(nnz d + (m + n) d^2)`` per iteration.
+
+    Attributes
+    ----------
+    user_factors_ : ndarray, shape (n_users, factors)
+    item_factors_ : ndarray, shape (n_items, factors)
+    loss_history_ : list of float
+        Objective after each iteration (empty when not calculated).
+    n_iter_ : int
+        Iterations run.
+    item_weights_ : ndarray of float64, shape (n_items,)
+        Per-item unobserved weights ``q`` used in the fit (kept for fold-in).
+    fit_time_ : float
+        Seconds spent in :meth:`fit`.
+
+    Notes
+    -----
+    A fit either completes or leaves the model as it was: the fitted
+    attributes are replaced only at the end, so an exception or
+    ``KeyboardInterrupt`` raised mid-fit (from the callback, say) leaves a
+    previously fitted model intact.
+
+    Stored zeros in the input are observed entries with value 0; call
+    ``X.eliminate_zeros()`` first to treat them as unobserved.
+    """
+
+    _fitted_arrays = ("user_factors_", "item_factors_", "item_weights_")
+    _fitted_values = ("loss_history_", "n_iter_", "fit_time_")
+
+    def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
+                 solver="cholesky", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
+                 dtype="float32", random_state=None, num_threads=0, show_progress=False,
+                 callback=None, calculate_loss=True):
+        self.factors = factors
+        self.w0 = w0
+        self.regularization = regularization
+        self.nu = nu
+        self.iterations = iterations
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.confidence = confidence
+        self.alpha = alpha
+        self.eps = eps
+        self.dtype = dtype
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.show_progress = show_progress
+        self.callback = callback
+        self.calculate_loss = calculate_loss
+
+    # ------------------------------------------------------------ checks
+    def _checked_params(self):
+        """Validate every constructor parameter; return them resolved."""
+        params = {
+            "factors": check_int(self.factors, "factors", low=1),
+            "w0": check_float(self.w0, "w0", low=0.0),
+            "regularization": check_float(self.regularization, "regularization", low=0.0),
+            "nu": check_float(self.nu, "nu", low=0.0),
+            "iterations": check_int(self.iterations, "iterations", low=1),
+            "solver": check_choice(self.solver, "solver", SOLVERS),
+            "cg_steps": check_int(self.cg_steps, "cg_steps", low=1),
+            "alpha": check_float(self.alpha, "alpha", low=0.0),
+            "eps": check_float(self.eps, "eps", low=0.0, low_inclusive=False),
+            "dtype": check_dtype(self.dtype),
+            "num_threads": check_num_threads(self.num_threads),
+            "show_progress": check_bool(self.show_progress, "show_progress"),
+            "callback": check_callable(self.callback, "callback"),
+            "calculate_loss": check_bool(self.calculate_loss, "calculate_loss"),
+        }
+        if self.confidence is not None:
+            check_choice(self.confidence, "confidence", CONFIDENCE_TRANSFORMS)
+        params["confidence"] = self.confidence
+        params["rng"] = check_random_state(self.random_state)
+        return params
+
+    def _targets_and_confidence(self, data, weights_name="weights"):
+        """``(a, c)`` per stored entry from the values, weights and transform."""
+        if self.confidence is None:
+            confidence = data.weights if data.weights is not None else np.ones(data.nnz)
+            return data.values, confidence
+        if data.weights is not None:
+            raise ValueError(f"{weights_name} cannot be combined with confidence="
+                             f"{self.confidence!r}; pass one or the other")
+        if np.any(data.values < 0):
+            raise ValueError(f"X values must be non-negative with confidence="
+                             f"{self.confidence!r}")
+        return confidence_from_counts(data.values, self.confidence, self.alpha, self.eps)
+
+    def _problem(self, X, weights, user_weights, item_weights, params):
+        data = check_interactions(X, "X", weights=weights)
+        m, n = data.shape
+        if params["factors"] > min(m, n):
+            raise ValueError(f"factors must be <= min(n_users, n_items) = {min(m, n)}, "
+                             f"got {params['factors']}")
+        targets, confidence = self._targets_and_confidence(data)
+        p = (np.ones(m) if user_weights is None else
+             check_finite_vector(user_weights, "user_weights", m, nonnegative=True))
+        q = (np.ones(n) if item_weights is None else
+             check_finite_vector(item_weights, "item_weights", n, nonnegative=True))
+        d = params["factors"]
+        row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
+        return Problem.build(data, targets, confidence, p, q, params["w0"],
+                             params["regularization"], params["nu"], params["dtype"],
+                             row_cost)
+
+    # --------------------------------------------------------------- fit
+    def fit(self, X, weights=None, user_weights=None, item_weights=None):
+        """Fit the factors to a users x items feedback matrix.
+
+        Parameters
+        ----------
+        X : sparse matrix or (rows, cols, values) tuple
+            Feedback, users as rows. Any scipy.sparse format; duplicates are
+            summed.
+        weights : sparse matrix or array-like, optional
+            Per-entry confidences ``c_ij >= 0``: a sparse matrix with the stored
+            entries of ``X`` or one value per stored entry. Not combinable with
+            ``confidence``.
+        user_weights, item_weights : array-like, optional
+            Per-user ``p_i`` and per-item ``q_j`` multipliers of ``w0`` for the
+            unobserved entries (default 1); see
+            :func:`fastwmf.weights.popularity_weights`.
+
+        Returns
+        -------
+        self
+        """
+        started = time.perf_counter()
+        params = self._checked_params()
+        problem = self._problem(X, weights, user_weights, item_weights, params)
+        m, n = problem.shape
+        d = params["factors"]
+        dtype = params["dtype"]
+        rng = params["rng"]
+        scale = 0.1 / np.sqrt(d)
+        U = (rng.standard_normal((m, d)) * scale).astype(dtype)
+        V = (rng.standard_normal((n, d)) * scale).astype(dtype)
+        history = []
+        progress = _progress_bar(params["iterations"], params["show_progress"])
+        n_iter = 0
+        try:
+            with thread_limits(params["num_threads"]):
+                for iteration in range(1, params["iterations"] + 1):
+                    problem.solve(problem.users, problem.items, V, U,
+                                  params["solver"], params["cg_steps"])
+                    problem.solve(problem.items, problem.users, U, V,
+                                  params["solver"], params["cg_steps"])
+                    n_iter = iteration
+                    loss = problem.loss(U, V) if params["calculate_loss"] else None
+                    if loss is not None:
+                        history.append(loss)
+                        if not np.isfinite(loss):
+                            raise FloatingPointError(
+                                f"the objective became {loss} at iteration {iteration}; "
+                                f"increase regularization or use dtype='float64'")
+                    logger.debug("iteration %d loss %s", iteration, loss)
+                    if progress is not None:
+                        progress.update(1)
+                        if loss is not None:
+                            progress.set_postfix(loss=f"{loss:.6g}")
+                    if params["callback"] is not None and params["callback"](iteration, loss, U, V):
+                        break
+        finally:
+            if progress is not None:
+                progress.close()
+        self.user_factors_ = U
+        self.item_factors_ = V
+        self.item_weights_ = problem.items.row_weights
+        self.loss_history_ = history
+        self.n_iter_ = n_iter
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def loss(self, X, weights=None, user_weights=None, item_weights=None):
+        """The objective of the fitted factors on ``X`` (same shape as in fit).
+
+        Parameters are those of :meth:`fit`.
+
+        Returns
+        -------
+        float
+        """
+        self._check_fitted()
+        params = self._checked_params()
+        params["factors"] = self.user_factors_.shape[1]
+        problem = self._problem(X, weights, user_weights, item_weights, params)
+        if problem.shape != (self.n_users, self.n_items):
+            raise ValueError(f"X must have shape {(self.n_users, self.n_items)}, "
+                             f"got {problem.shape}")
+        with thread_limits(params["num_threads"]):
+            return problem.loss(self.user_factors_, self.item_factors_)
+
+    # ----------------------------------------------------------- fold-in
+    def _fold_in(self, data):
+        """Exact user half-step for new rows with the item factors fixed."""
+        params = self._checked_params()
+        targets, confidence = self._targets_and_confidence(data)
+        V = self.item_factors_
+        q = self.item_weights_
+        p = np.ones(data.shape[0])
+        row_reg = frequency_scaled_regularization(
+            params["regularization"], params["nu"], data.row_counts(), params["w0"], p, q.sum())
+        out = np.zeros((data.shape[0], V.shape[1]), dtype=V.dtype)
+        with thread_limits(params["num_threads"]):
+            G = weighted_gramian(V, q, row_chunks(np.zeros(len(q) + 1, dtype=np.int64)))
+            half_step_cholesky(data.indptr, data.indices, targets.astype(V.dtype),
+                               confidence.astype(V.dtype), V, G, params["w0"], p, q,
+                               row_reg, row_chunks(data.indptr, V.shape[1] / 3.0), out)
+        return out
+
+
+def _progress_bar(total, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="WALS", unit="it")
