@@ -92,3 +92,51 @@ def matrix_checksum(X, decimals=6):
     digest.update(X.indices.astype(np.int64).tobytes())
     digest.update(np.round(X.data.astype(np.float64), decimals).tobytes())
     return digest.hexdigest()
+
+
+def make_implicit_interactions(n_users=10_000, n_items=5_000, nnz=500_000, item_exponent=1.0,
+                               activity_sigma=1.0, seed=0):
+    """Power-law implicit feedback: Zipf-like items, log-normal user activity.
+
+    Each of ``nnz`` draws picks a user with probability proportional to a
+    log-normal activity and an item with probability proportional to
+    ``rank**-item_exponent`` (items shuffled so ids carry no order); repeated
+    (user, item) pairs are summed into counts. Linear in ``nnz``.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+    nnz : int
+        Number of interaction events drawn (the stored entries are slightly
+        fewer, after repeats are merged).
+    item_exponent : float, default 1.0
+        Zipf exponent of item popularity; 0 is uniform.
+    activity_sigma : float, default 1.0
+        Spread of the log-normal user activity; 0 is uniform.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float64
+        Interaction counts, users as rows.
+    """
+    n_users = check_int(n_users, "n_users", low=1)
+    n_items = check_int(n_items, "n_items", low=1)
+    nnz = check_int(nnz, "nnz", low=1)
+    item_exponent = check_float(item_exponent, "item_exponent", low=0.0)
+    activity_sigma = check_float(activity_sigma, "activity_sigma", low=0.0)
+    rng = check_random_state(seed, "seed")
+    activity = rng.lognormal(0.0, activity_sigma, size=n_users)
+    popularity = rng.permutation(np.arange(1, n_items + 1, dtype=np.float64) ** -item_exponent)
+    users = _draw(rng, activity, nnz)
+    items = _draw(rng, popularity, nnz)
+    matrix = sp.csr_matrix((np.ones(nnz), (users, items)), shape=(n_users, n_items))
+    matrix.sum_duplicates()
+    return matrix
+
+
+def _draw(rng, weights, size):
+    """``size`` ids drawn with probability proportional to ``weights`` (inverse CDF)."""
+    cumulative = np.cumsum(weights)
+    draws = rng.random(size) * cumulative[-1]
+    return np.minimum(np.searchsorted(cumulative, draws, side="right"), len(weights) - 1)
