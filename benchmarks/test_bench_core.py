@@ -11,8 +11,7 @@ from fastwmf._validation import check_num_threads
 def _problem(X, factors, solver):
     model = fastwmf.WALS(factors=factors, w0=0.1, regularization=0.1, solver=solver,
                          cg_steps=3, confidence="linear", alpha=2.0, random_state=0)
-    params = model._checked_params()
-    problem = model._problem(X, None, None, None, params)
+    _, problem = model._prepare(X)
     rng = np.random.default_rng(0)
     U = (0.1 * rng.standard_normal((X.shape[0], factors))).astype(np.float32)
     V = (0.1 * rng.standard_normal((X.shape[1], factors))).astype(np.float32)

@@ -161,6 +161,15 @@ def check_finite_vector(array, name, length=None, nonnegative=False):
     return array
 
 
+def check_fits_dtype(array, name, dtype):
+    """Check that float64 ``array`` stays finite when cast to ``dtype``."""
+    limit = np.finfo(dtype).max
+    if array.size and np.abs(array).max() > limit:
+        raise ValueError(f"{name} holds values beyond the range of {np.dtype(dtype).name} "
+                         f"(|x| > {limit:.3g}); rescale them or use dtype='float64'")
+    return array
+
+
 def check_ids(ids, name, n):
     """Return ``(ids as int64 array, was_scalar)`` after a range check."""
     scalar = np.ndim(ids) == 0
@@ -207,13 +216,19 @@ def _coordinates(X, name, n_cols):
                 X.check_format(full_check=True)
             except ValueError as exc:
                 raise ValueError(f"{name} has an invalid sparse structure: {exc}") from exc
-        if X.format != "coo":
-            X = X.tocoo()
-        rows, cols = X.row, X.col
+        try:
+            coo = X.tocoo() if X.format != "coo" else X
+            rows, cols, data = coo.row, coo.col, coo.data
+        except (ValueError, IndexError, TypeError) as exc:
+            raise ValueError(f"{name} has an invalid sparse structure: {exc}") from exc
         shape = X.shape
+        if not (np.ndim(rows) == np.ndim(cols) == np.ndim(data) == 1
+                and len(rows) == len(cols) == len(data)):
+            raise ValueError(f"{name} has an invalid sparse structure: row, column and data "
+                             f"arrays differ in length")
         _check_index_array(rows, f"{name} row ids", shape[0])
         _check_index_array(cols, f"{name} column ids", shape[1])
-        return rows, cols, _as_numeric(X.data, f"{name} values"), shape
+        return rows, cols, _as_numeric(data, f"{name} values"), shape
     if isinstance(X, tuple) and len(X) == 3:
         rows = _check_index_array(X[0], f"{name} rows", None)
         cols = _check_index_array(X[1], f"{name} cols", n_cols)

@@ -106,17 +106,25 @@ def load_model(path):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"path: no model file at {path!r}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+        raise ModelFileError(f"{path!r} is not a readable model file: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ModelFileError(f"{path!r} is not a fastwmf model file (not an .npz archive)")
+    try:
+        with archive:
             if _HEADER not in archive.files:
                 raise ModelFileError(f"{path!r} is not a fastwmf model file (no header)")
             header = json.loads(archive[_HEADER].tobytes().decode("utf-8"))
-            _check_header(header, path)
+            cls = _check_header(header, path)
+            missing = [name for name in header["arrays"] if name not in archive.files]
+            if missing:
+                raise ModelFileError(f"{path!r} lacks the arrays {missing}")
             arrays = {name: archive[name] for name in header["arrays"]}
     except ModelFileError:
         raise
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path!r} is truncated or corrupted: {exc}") from exc
-    cls = _model_classes()[header["class"]]
     model = cls(**header["params"])
     for name, value in header["values"].items():
         setattr(model, name, value)
@@ -127,17 +135,25 @@ def load_model(path):
 
 
 def _check_header(header, path):
+    """Check the header's structure; return the model class it names."""
     if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
         raise ModelFileError(f"{path!r} is not a fastwmf model file")
     version = header.get("version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(f"{path!r} has format version {version!r}; this fastwmf reads "
                              f"versions up to {FORMAT_VERSION}: upgrade fastwmf")
-    if header.get("class") not in _model_classes():
+    cls = _model_classes().get(header.get("class"))
+    if cls is None:
         raise ModelFileError(f"{path!r} holds an unknown model class {header.get('class')!r}")
-    for key in ("params", "values", "arrays"):
-        if key not in header:
-            raise ModelFileError(f"{path!r} header lacks {key!r}")
+    params, values, arrays = header.get("params"), header.get("values"), header.get("arrays")
+    if not isinstance(params, dict) or not set(params) <= set(cls._param_names()):
+        raise ModelFileError(f"{path!r} has parameters that {cls.__name__} does not take")
+    if not isinstance(values, dict) or not set(values) <= set(cls._fitted_values):
+        raise ModelFileError(f"{path!r} has fitted values that {cls.__name__} does not have")
+    if not isinstance(arrays, list) or set(arrays) != set(cls._fitted_arrays):
+        raise ModelFileError(f"{path!r} must hold the arrays {list(cls._fitted_arrays)}, "
+                             f"lists {arrays!r}")
+    return cls
 
 
 def _check_shapes(model, path):

@@ -18,8 +18,7 @@ def _setup(X, w0, regularization, nu, user_weights=None, item_weights=None, weig
     """A float64 problem plus the dense references of the same objective."""
     model = fastwmf.WALS(factors=factors, w0=w0, regularization=regularization, nu=nu,
                          dtype="float64", **params)
-    checked = model._checked_params()
-    problem = model._problem(X, weights, user_weights, item_weights, checked)
+    _, problem = model._prepare(X, weights, user_weights, item_weights)
     m, n = problem.shape
     p = problem.users.row_weights
     q = problem.items.row_weights
@@ -270,3 +269,13 @@ def test_callback_sees_each_iteration_and_can_stop(small_matrix):
     assert [s[0] for s in seen] == [1, 2, 3]
     assert model.n_iter_ == 3
     assert [s[1] for s in seen] == model.loss_history_
+
+
+def test_callback_arrays_are_read_only(small_matrix):
+    def callback(iteration, loss, U, V):
+        with pytest.raises(ValueError):
+            U[0, 0] = 1.0
+        with pytest.raises(ValueError):
+            V[0, 0] = 1.0
+
+    fastwmf.WALS(factors=2, iterations=2, callback=callback, random_state=0).fit(small_matrix)

@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from .._threading import thread_limits
 from .._validation import (
-    check_ids, check_int, check_interactions, check_num_threads)
+    check_bool, check_ids, check_int, check_interactions, check_num_threads)
 from ..kernels.topk import topk_inner_product
 
 
@@ -210,6 +210,7 @@ class FactorModel(ParamsMixin):
         ids, scores : ndarray, shape (n_new, k)
         """
         self._check_fitted()
+        exclude_seen = check_bool(exclude_seen, "exclude_seen")
         data = check_interactions(X, "X", weights=weights, n_cols=self.n_items,
                                   allow_empty=True)
         factors = self._fold_in(data)

@@ -5,7 +5,7 @@ import time
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from .._validation import check_float, check_int, check_interactions, check_random_state
+from .._validation import check_float, check_int, check_num_threads, check_interactions, check_random_state
 from .base import FactorModel
 
 #: Largest dense matrix (entries) DenseSVD agrees to build.
@@ -24,6 +24,7 @@ class _SVDModel(FactorModel):
 
     def _checked_data(self, X):
         factors = check_int(self.factors, "factors", low=1)
+        check_num_threads(self.num_threads)
         data = check_interactions(X, "X")
         limit = self._max_factors(*data.shape)
         if factors > limit:

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._threading import row_chunks, thread_limits
 from .._validation import (
-    check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
+    check_bool, check_callable, check_choice, check_dtype, check_finite_vector, check_fits_dtype,
     check_float, check_int, check_interactions, check_num_threads, check_random_state)
 from ..kernels.als import half_step_cholesky
 from ..kernels.gramian import weighted_gramian
@@ -158,26 +158,33 @@ class WALS(FactorModel):
         params["rng"] = check_random_state(self.random_state)
         return params
 
-    def _targets_and_confidence(self, data, weights_name="weights"):
+    def _targets_and_confidence(self, data, dtype):
         """``(a, c)`` per stored entry from the values, weights and transform."""
         if self.confidence is None:
             confidence = data.weights if data.weights is not None else np.ones(data.nnz)
-            return data.values, confidence
-        if data.weights is not None:
-            raise ValueError(f"{weights_name} cannot be combined with confidence="
-                             f"{self.confidence!r}; pass one or the other")
-        if np.any(data.values < 0):
-            raise ValueError(f"X values must be non-negative with confidence="
-                             f"{self.confidence!r}")
-        return confidence_from_counts(data.values, self.confidence, self.alpha, self.eps)
+            targets = data.values
+            confidence_name = "weights"
+        else:
+            if data.weights is not None:
+                raise ValueError(f"weights cannot be combined with confidence="
+                                 f"{self.confidence!r}; pass one or the other")
+            if np.any(data.values < 0):
+                raise ValueError(f"X values must be non-negative with confidence="
+                                 f"{self.confidence!r}")
+            targets, confidence = confidence_from_counts(
+                data.values, self.confidence, self.alpha, self.eps)
+            confidence_name = "X"
+        check_fits_dtype(targets, "X", dtype)
+        check_fits_dtype(confidence, confidence_name, dtype)
+        check_fits_dtype(confidence * targets, f"X times {confidence_name}", np.float64)
+        return targets, confidence
 
-    def _problem(self, X, weights, user_weights, item_weights, params):
-        data = check_interactions(X, "X", weights=weights)
+    def _problem(self, data, user_weights, item_weights, params):
         m, n = data.shape
         if params["factors"] > min(m, n):
             raise ValueError(f"factors must be <= min(n_users, n_items) = {min(m, n)}, "
                              f"got {params['factors']}")
-        targets, confidence = self._targets_and_confidence(data)
+        targets, confidence = self._targets_and_confidence(data, params["dtype"])
         p = (np.ones(m) if user_weights is None else
              check_finite_vector(user_weights, "user_weights", m, nonnegative=True))
         q = (np.ones(n) if item_weights is None else
@@ -187,6 +194,12 @@ class WALS(FactorModel):
         return Problem.build(data, targets, confidence, p, q, params["w0"],
                              params["regularization"], params["nu"], params["dtype"],
                              row_cost)
+
+    def _prepare(self, X, weights=None, user_weights=None, item_weights=None):
+        """Validated parameters and the kernel-ready :class:`Problem` for ``X``."""
+        params = self._checked_params()
+        data = check_interactions(X, "X", weights=weights)
+        return params, self._problem(data, user_weights, item_weights, params)
 
     # --------------------------------------------------------------- fit
     def fit(self, X, weights=None, user_weights=None, item_weights=None):
@@ -211,8 +224,7 @@ class WALS(FactorModel):
         self
         """
         started = time.perf_counter()
-        params = self._checked_params()
-        problem = self._problem(X, weights, user_weights, item_weights, params)
+        params, problem = self._prepare(X, weights, user_weights, item_weights)
         m, n = problem.shape
         d = params["factors"]
         dtype = params["dtype"]
@@ -243,7 +255,8 @@ class WALS(FactorModel):
                         progress.update(1)
                         if loss is not None:
                             progress.set_postfix(loss=f"{loss:.6g}")
-                    if params["callback"] is not None and params["callback"](iteration, loss, U, V):
+                    if params["callback"] is not None and params["callback"](
+                            iteration, loss, _read_only(U), _read_only(V)):
                         break
         finally:
             if progress is not None:
@@ -268,10 +281,12 @@ class WALS(FactorModel):
         self._check_fitted()
         params = self._checked_params()
         params["factors"] = self.user_factors_.shape[1]
-        problem = self._problem(X, weights, user_weights, item_weights, params)
-        if problem.shape != (self.n_users, self.n_items):
+        params["dtype"] = self.user_factors_.dtype
+        data = check_interactions(X, "X", weights=weights)
+        if data.shape != (self.n_users, self.n_items):
             raise ValueError(f"X must have shape {(self.n_users, self.n_items)}, "
-                             f"got {problem.shape}")
+                             f"got {data.shape}")
+        problem = self._problem(data, user_weights, item_weights, params)
         with thread_limits(params["num_threads"]):
             return problem.loss(self.user_factors_, self.item_factors_)
 
@@ -279,8 +294,8 @@ class WALS(FactorModel):
     def _fold_in(self, data):
         """Exact user half-step for new rows with the item factors fixed."""
         params = self._checked_params()
-        targets, confidence = self._targets_and_confidence(data)
         V = self.item_factors_
+        targets, confidence = self._targets_and_confidence(data, V.dtype)
         q = self.item_weights_
         p = np.ones(data.shape[0])
         row_reg = frequency_scaled_regularization(
@@ -292,6 +307,12 @@ class WALS(FactorModel):
                                confidence.astype(V.dtype), V, G, params["w0"], p, q,
                                row_reg, row_chunks(data.indptr, V.shape[1] / 3.0), out)
         return out
+
+
+def _read_only(array):
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _progress_bar(total, enabled):

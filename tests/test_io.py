@@ -1,0 +1,456 @@
+"""Model files: exact round trips, clean failures, atomic saves, no unpickling."""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastwmf
+import fastwmf.io
+from fastwmf import (DenseSVD, ModelFileError, NotFittedError, TruncatedSVD, WALS,
+                     load_model, save_model)
+from fastwmf.io import FORMAT_VERSION
+
+
+def make_X():
+    return sp.random(30, 20, density=0.3, random_state=0, format="csr")
+
+
+MODELS = [
+    pytest.param(lambda: WALS(factors=3, iterations=3, dtype="float32", random_state=0),
+                 id="wals-float32"),
+    pytest.param(lambda: WALS(factors=3, iterations=3, dtype="float64", random_state=0,
+                              w0=0.5, nu=1.0, solver="cg", cg_steps=2),
+                 id="wals-float64-cg"),
+    pytest.param(lambda: WALS(factors=2, iterations=2, confidence="log", alpha=2.0, eps=0.5,
+                              calculate_loss=False, random_state=3),
+                 id="wals-log-no-loss"),
+    pytest.param(lambda: DenseSVD(factors=3), id="dense-svd"),
+    pytest.param(lambda: TruncatedSVD(factors=3, random_state=0), id="truncated-svd"),
+]
+
+
+@pytest.fixture(scope="module")
+def X():
+    return make_X()
+
+
+@pytest.fixture(scope="module")
+def wals(X):
+    return WALS(factors=3, iterations=2, random_state=0).fit(X)
+
+
+@pytest.fixture
+def saved(wals, tmp_path):
+    path = tmp_path / "model.fwmf"
+    wals.save(path)
+    return path
+
+
+def leftovers(directory):
+    return sorted(name for name in os.listdir(directory)
+                  if name.startswith(".fastwmf-") or name.endswith(".tmp"))
+
+
+def assert_same_model(a, b):
+    assert type(a) is type(b)
+    assert a.get_params() == b.get_params()
+    for name in a._fitted_arrays:
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and x.shape == y.shape, name
+        assert x.tobytes() == y.tobytes(), name
+    for name in a._fitted_values:
+        assert getattr(a, name) == getattr(b, name), name
+
+
+# ---------------------------------------------------------------- round trip
+
+@pytest.mark.parametrize("make", MODELS)
+def test_round_trip_is_exact(make, X, tmp_path):
+    model = make().fit(X)
+    path = tmp_path / "model.fwmf"
+    model.save(path)
+    loaded = load_model(path)
+    assert_same_model(model, loaded)
+    if isinstance(model, WALS):
+        assert loaded.loss_history_ == model.loss_history_
+        assert loaded.n_iter_ == model.n_iter_
+        assert loaded.user_factors_.dtype == np.dtype(model.dtype)
+    assert leftovers(tmp_path) == []
+    assert os.listdir(tmp_path) == ["model.fwmf"]  # no ".npz" appended
+
+
+@pytest.mark.parametrize("make", MODELS)
+def test_loaded_model_recommends_identically(make, X, tmp_path):
+    model = make().fit(X)
+    save_model(model, str(tmp_path / "m"))
+    loaded = type(model).load(tmp_path / "m")
+    users = np.arange(X.shape[0])
+    for a, b in zip(model.recommend(users, k=5, exclude=X), loaded.recommend(users, k=5,
+                                                                             exclude=X)):
+        assert np.array_equal(a, b)
+    for a, b in zip(model.similar_items([0, 3], k=4), loaded.similar_items([0, 3], k=4)):
+        assert np.array_equal(a, b)
+    assert np.array_equal(model.predict(users, 1), loaded.predict(users, 1))
+    assert np.array_equal(model.fold_in(X[:4]), loaded.fold_in(X[:4]))
+    for a, b in zip(model.recommend_new(X[:4], k=3), loaded.recommend_new(X[:4], k=3)):
+        assert np.array_equal(a, b)
+
+
+def test_loaded_wals_can_be_refitted(saved, X, wals):
+    loaded = load_model(saved)
+    refit = loaded.fit(X)
+    assert refit.user_factors_.tobytes() == wals.user_factors_.tobytes()
+
+
+def test_callback_is_not_saved(X, tmp_path):
+    model = WALS(factors=2, iterations=2, random_state=0, callback=lambda *a: None).fit(X)
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.callback is None
+    params = model.get_params()
+    params["callback"] = None
+    assert loaded.get_params() == params
+
+
+def test_load_through_the_wrong_class_raises_type_error(X, tmp_path):
+    DenseSVD(factors=2).fit(X).save(tmp_path / "svd")
+    with pytest.raises(TypeError, match="DenseSVD"):
+        WALS.load(tmp_path / "svd")
+    assert isinstance(DenseSVD.load(tmp_path / "svd"), DenseSVD)
+
+
+# ------------------------------------------------------------ broken files
+
+def test_model_file_error_is_a_value_error():
+    assert issubclass(ModelFileError, ValueError)
+    assert fastwmf.ModelFileError is ModelFileError
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.9, 0.02, 0.0], ids=["half", "90pc", "2pc", "empty"])
+def test_truncated_file_raises_model_file_error(saved, keep):
+    blob = saved.read_bytes()
+    saved.write_bytes(blob[:int(len(blob) * keep)])
+    with pytest.raises(ModelFileError):
+        load_model(saved)
+
+
+def test_random_bytes_raise_model_file_error(tmp_path):
+    path = tmp_path / "noise"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def test_text_file_raises_model_file_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("not a model\n")
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def test_flipped_factor_byte_raises_model_file_error(saved, wals):
+    blob = bytearray(saved.read_bytes())
+    start = bytes(blob).find(wals.user_factors_.tobytes())
+    assert start > 0
+    blob[start + 5] ^= 0xFF
+    saved.write_bytes(bytes(blob))
+    with pytest.raises(ModelFileError):
+        load_model(saved)
+
+
+def test_npz_without_header_raises_model_file_error(wals, tmp_path):
+    path = tmp_path / "plain.npz"
+    np.savez(path, user_factors_=wals.user_factors_, item_factors_=wals.item_factors_)
+    with pytest.raises(ModelFileError, match="header"):
+        load_model(path)
+
+
+def test_npy_file_raises_model_file_error(wals, tmp_path):
+    path = tmp_path / "factors.npy"
+    np.save(path, wals.user_factors_)
+    with pytest.raises(ModelFileError):
+        load_model(path)
+
+
+def rewrite(src, dst, change_header=None, change_arrays=None, allow_pickle=False):
+    """Copy a model file, editing its header JSON and/or its arrays."""
+    with np.load(src, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(arrays.pop("__header__").tobytes().decode("utf-8"))
+    if change_header is not None:
+        header = change_header(header)
+    if change_arrays is not None:
+        change_arrays(arrays)
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    with open(dst, "wb") as handle:
+        np.savez(handle, allow_pickle=allow_pickle, **arrays)
+
+
+def _edit(**changes):
+    def change(header):
+        for key, value in changes.items():
+            if value is _DROP:
+                del header[key]
+            else:
+                header[key] = value(header) if callable(value) else value
+        return header
+    return change
+
+
+_DROP = object()
+
+
+def _params_plus(**extra):
+    return lambda header: {**header["params"], **extra}
+
+
+BROKEN_HEADERS = [
+    pytest.param(_edit(version=FORMAT_VERSION + 1), id="newer-version"),
+    pytest.param(_edit(version=FORMAT_VERSION + 100), id="much-newer-version"),
+    pytest.param(_edit(version=str(FORMAT_VERSION)), id="version-string"),
+    pytest.param(_edit(version=_DROP), id="no-version"),
+    pytest.param(_edit(format="something-else"), id="wrong-format-name"),
+    pytest.param(_edit(format=_DROP), id="no-format-name"),
+    pytest.param(_edit(**{"class": "LogisticMF"}), id="unknown-class"),
+    pytest.param(_edit(**{"class": "FactorModel"}), id="abstract-class"),
+    pytest.param(_edit(params=_DROP), id="no-params"),
+    pytest.param(_edit(values=_DROP), id="no-values"),
+    pytest.param(_edit(arrays=_DROP), id="no-arrays-list"),
+    pytest.param(_edit(arrays=lambda h: h["arrays"] + ["bogus_"]), id="listed-array-missing"),
+    pytest.param(lambda header: [header], id="header-is-a-list"),
+    pytest.param(
+        _edit(params=_params_plus(learning_rate=0.1)), id="unknown-param"),
+    pytest.param(
+        _edit(params=["factors", 3]), id="params-not-a-dict"),
+    pytest.param(
+        _edit(values=[1, 2]), id="values-not-a-dict"),
+    pytest.param(
+        _edit(arrays=["item_factors_"]), id="arrays-lacks-user-factors"),
+]
+
+
+@pytest.mark.parametrize("change_header", BROKEN_HEADERS)
+def test_broken_header_raises_model_file_error(saved, tmp_path, change_header):
+    broken = tmp_path / "broken.fwmf"
+    rewrite(saved, broken, change_header=change_header)
+    with pytest.raises(ModelFileError):
+        load_model(broken)
+
+
+def test_newer_version_message_says_upgrade(saved, tmp_path):
+    broken = tmp_path / "newer.fwmf"
+    rewrite(saved, broken, change_header=_edit(version=FORMAT_VERSION + 1))
+    with pytest.raises(ModelFileError, match="version"):
+        load_model(broken)
+
+
+def test_header_not_json_raises_model_file_error(saved, tmp_path):
+    with np.load(saved, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    for i, garbage in enumerate([b"{not json", b"\xff\xfe\x00", b""]):
+        arrays["__header__"] = np.frombuffer(garbage, dtype=np.uint8)
+        path = tmp_path / f"garbage{i}"
+        with open(path, "wb") as handle:
+            np.savez(handle, **arrays)
+        with pytest.raises(ModelFileError):
+            load_model(path)
+
+
+def _set_array(name, value):
+    def change(arrays):
+        arrays[name] = value(arrays[name]) if callable(value) else value
+    return change
+
+
+BROKEN_ARRAYS = [
+    pytest.param(_set_array("user_factors_", lambda a: a[:, :2]), id="factor-dims-differ"),
+    pytest.param(_set_array("user_factors_", lambda a: a.ravel()), id="user-factors-1d"),
+    pytest.param(_set_array("item_factors_", lambda a: a.astype(np.float64)),
+                 id="dtypes-differ"),
+    pytest.param(_set_array("user_factors_", lambda a: np.full_like(a, np.nan)),
+                 id="nan-factors"),
+    pytest.param(_set_array("item_factors_", lambda a: np.full_like(a, np.inf)),
+                 id="inf-factors"),
+    pytest.param(_set_array("user_factors_", lambda a: a.astype(np.int32)),
+                 id="integer-factors"),
+]
+
+
+@pytest.mark.parametrize("change_arrays", BROKEN_ARRAYS)
+def test_broken_arrays_raise_model_file_error(saved, tmp_path, change_arrays):
+    broken = tmp_path / "broken.fwmf"
+    rewrite(saved, broken, change_arrays=change_arrays)
+    with pytest.raises(ModelFileError):
+        load_model(broken)
+
+
+def test_missing_path_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_model(tmp_path / "does-not-exist.fwmf")
+    with pytest.raises(FileNotFoundError):
+        WALS.load(str(tmp_path / "nope"))
+
+
+# ------------------------------------------------------------------- saving
+
+@pytest.mark.parametrize("model", [WALS(), DenseSVD(), TruncatedSVD()],
+                         ids=["WALS", "DenseSVD", "TruncatedSVD"])
+def test_saving_unfitted_model_raises_not_fitted(model, tmp_path):
+    with pytest.raises(NotFittedError):
+        model.save(tmp_path / "m")
+    with pytest.raises(NotFittedError):
+        save_model(model, tmp_path / "m")
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_a_non_model_raises_type_error(tmp_path):
+    class Impostor(WALS):
+        pass
+
+    impostor = Impostor(factors=2, iterations=2, random_state=0).fit(make_X())
+    with pytest.raises(TypeError, match="model"):
+        save_model(impostor, tmp_path / "m")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_over_existing_file_replaces_it(X, tmp_path):
+    path = tmp_path / "model.fwmf"
+    first = WALS(factors=2, iterations=2, random_state=0).fit(X)
+    second = DenseSVD(factors=3).fit(X)
+    first.save(path)
+    second.save(path)
+    assert_same_model(second, load_model(path))
+    assert os.listdir(tmp_path) == ["model.fwmf"]
+
+
+def _failing_savez(error, write_first=b"PK\x03\x04partial"):
+    def savez(handle, *args, **kwargs):
+        handle.write(write_first)  # a partial archive before the failure
+        raise error
+    return savez
+
+
+@pytest.mark.parametrize("error", [OSError(28, "No space left on device"),
+                                   KeyboardInterrupt(), RuntimeError("boom")],
+                         ids=["OSError", "KeyboardInterrupt", "RuntimeError"])
+def test_failed_save_keeps_old_file_and_leaves_no_temp(X, saved, tmp_path, monkeypatch,
+                                                         error):
+    before = saved.read_bytes()
+    other = DenseSVD(factors=2).fit(X)
+    monkeypatch.setattr(fastwmf.io.np, "savez", _failing_savez(error))
+    with pytest.raises(type(error)):
+        other.save(saved)
+    monkeypatch.undo()
+    assert saved.read_bytes() == before
+    assert leftovers(tmp_path) == []
+    assert os.listdir(tmp_path) == ["model.fwmf"]
+    assert isinstance(load_model(saved), WALS)
+
+
+def test_failed_rename_leaves_no_temp(X, saved, tmp_path, monkeypatch):
+    before = saved.read_bytes()
+
+    def replace(src, dst):
+        raise PermissionError(13, "Permission denied", dst)
+
+    monkeypatch.setattr(fastwmf.io.os, "replace", replace)
+    with pytest.raises(PermissionError):
+        DenseSVD(factors=2).fit(X).save(saved)
+    monkeypatch.undo()
+    assert saved.read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_failed_first_save_creates_nothing(wals, tmp_path, monkeypatch):
+    monkeypatch.setattr(fastwmf.io.np, "savez", _failing_savez(OSError(5, "I/O error")))
+    with pytest.raises(OSError):
+        wals.save(tmp_path / "model.fwmf")
+    assert os.listdir(tmp_path) == []
+
+
+def test_save_into_missing_directory_raises(wals, tmp_path):
+    with pytest.raises(FileNotFoundError):
+        wals.save(tmp_path / "no-such-dir" / "model.fwmf")
+    assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------- never unpickle
+
+class _Payload:
+    """Unpickling this object creates a marker file."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _object_array(marker):
+    array = np.empty(2, dtype=object)
+    array[0] = _Payload(marker)
+    array[1] = "x"
+    return array
+
+
+def test_load_never_asks_numpy_to_unpickle(saved, monkeypatch):
+    calls = []
+    real_load = np.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(fastwmf.io.np, "load", spy)
+    load_model(saved)
+    assert calls, "load_model did not call np.load"
+    assert all(call.get("allow_pickle") is False for call in calls)
+
+
+@pytest.mark.parametrize("array_name", ["user_factors_", "item_weights_"])
+def test_object_array_in_model_file_is_not_unpickled(saved, tmp_path, array_name):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.fwmf"
+    rewrite(saved, evil, change_arrays=_set_array(array_name, _object_array(marker)),
+            allow_pickle=True)
+    assert not marker.exists()
+    with pytest.raises(ModelFileError):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_object_array_as_header_is_not_unpickled(saved, tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.fwmf"
+    with np.load(saved, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays["__header__"] = _object_array(marker)
+    with open(evil, "wb") as handle:
+        np.savez(handle, allow_pickle=True, **arrays)
+    with pytest.raises(ModelFileError):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_pickle_file_is_not_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pkl"
+    with open(evil, "wb") as handle:
+        pickle.dump(_Payload(marker), handle)
+    with pytest.raises(ModelFileError):
+        load_model(evil)
+    assert not marker.exists()
+
+
+def test_npy_object_array_is_not_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.npy"
+    with open(evil, "wb") as handle:
+        np.save(handle, _object_array(marker), allow_pickle=True)
+    with pytest.raises(ModelFileError):
+        load_model(evil)
+    assert not marker.exists()
