@@ -3,7 +3,6 @@ import pathlib
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
 import fastwmf
 from fastwmf.datasets import make_planted_ratings, matrix_checksum, sample_ratings

@@ -7,7 +7,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastwmf
-from fastwmf.models._problem import Problem
 
 from . import naive
 from .conftest import planted_low_rank, random_interactions

@@ -5,14 +5,12 @@ import time
 
 import numpy as np
 
-from .._threading import row_chunks, thread_limits
-from .._validation import (
-    check_bool, check_callable, check_choice, check_dtype, check_finite_vector, check_fits_dtype,
-    check_float, check_int, check_interactions, check_num_threads, check_random_state)
-from ..kernels.als import half_step_cholesky
-from ..kernels.gramian import weighted_gramian
-from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
-from ._problem import Problem, frequency_scaled_regularization
+from .._threading import thread_limits
+from .._validation import check_choice, check_int, check_interactions
+from ._problem import Problem
+from ._wmf import (
+    check_common_params, check_factors_fit, progress_bar, read_only, solve_new_rows,
+    targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
 logger = logging.getLogger(__name__)
@@ -136,59 +134,16 @@ class WALS(FactorModel):
     # ------------------------------------------------------------ checks
     def _checked_params(self):
         """Validate every constructor parameter; return them resolved."""
-        params = {
-            "factors": check_int(self.factors, "factors", low=1),
-            "w0": check_float(self.w0, "w0", low=0.0),
-            "regularization": check_float(self.regularization, "regularization", low=0.0),
-            "nu": check_float(self.nu, "nu", low=0.0),
-            "iterations": check_int(self.iterations, "iterations", low=1),
-            "solver": check_choice(self.solver, "solver", SOLVERS),
-            "cg_steps": check_int(self.cg_steps, "cg_steps", low=1),
-            "alpha": check_float(self.alpha, "alpha", low=0.0),
-            "eps": check_float(self.eps, "eps", low=0.0, low_inclusive=False),
-            "dtype": check_dtype(self.dtype),
-            "num_threads": check_num_threads(self.num_threads),
-            "show_progress": check_bool(self.show_progress, "show_progress"),
-            "callback": check_callable(self.callback, "callback"),
-            "calculate_loss": check_bool(self.calculate_loss, "calculate_loss"),
-        }
-        if self.confidence is not None:
-            check_choice(self.confidence, "confidence", CONFIDENCE_TRANSFORMS)
-        params["confidence"] = self.confidence
-        params["rng"] = check_random_state(self.random_state)
+        params = check_common_params(self)
+        params["iterations"] = check_int(self.iterations, "iterations", low=1)
+        params["solver"] = check_choice(self.solver, "solver", SOLVERS)
+        params["cg_steps"] = check_int(self.cg_steps, "cg_steps", low=1)
         return params
 
-    def _targets_and_confidence(self, data, dtype):
-        """``(a, c)`` per stored entry from the values, weights and transform."""
-        if self.confidence is None:
-            confidence = data.weights if data.weights is not None else np.ones(data.nnz)
-            targets = data.values
-            confidence_name = "weights"
-        else:
-            if data.weights is not None:
-                raise ValueError(f"weights cannot be combined with confidence="
-                                 f"{self.confidence!r}; pass one or the other")
-            if np.any(data.values < 0):
-                raise ValueError(f"X values must be non-negative with confidence="
-                                 f"{self.confidence!r}")
-            targets, confidence = confidence_from_counts(
-                data.values, self.confidence, self.alpha, self.eps)
-            confidence_name = "X"
-        check_fits_dtype(targets, "X", dtype)
-        check_fits_dtype(confidence, confidence_name, dtype)
-        check_fits_dtype(confidence * targets, f"X times {confidence_name}", np.float64)
-        return targets, confidence
-
     def _problem(self, data, user_weights, item_weights, params):
-        m, n = data.shape
-        if params["factors"] > min(m, n):
-            raise ValueError(f"factors must be <= min(n_users, n_items) = {min(m, n)}, "
-                             f"got {params['factors']}")
-        targets, confidence = self._targets_and_confidence(data, params["dtype"])
-        p = (np.ones(m) if user_weights is None else
-             check_finite_vector(user_weights, "user_weights", m, nonnegative=True))
-        q = (np.ones(n) if item_weights is None else
-             check_finite_vector(item_weights, "item_weights", n, nonnegative=True))
+        check_factors_fit(params["factors"], data.shape)
+        targets, confidence = targets_and_confidence(data, params, params["dtype"])
+        p, q = unobserved_weights(user_weights, item_weights, data.shape)
         d = params["factors"]
         row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
         return Problem.build(data, targets, confidence, p, q, params["w0"],
@@ -233,7 +188,7 @@ class WALS(FactorModel):
         U = (rng.standard_normal((m, d)) * scale).astype(dtype)
         V = (rng.standard_normal((n, d)) * scale).astype(dtype)
         history = []
-        progress = _progress_bar(params["iterations"], params["show_progress"])
+        progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0
         try:
             with thread_limits(params["num_threads"]):
@@ -256,7 +211,7 @@ class WALS(FactorModel):
                         if loss is not None:
                             progress.set_postfix(loss=f"{loss:.6g}")
                     if params["callback"] is not None and params["callback"](
-                            iteration, loss, _read_only(U), _read_only(V)):
+                            iteration, loss, read_only(U), read_only(V)):
                         break
         finally:
             if progress is not None:
@@ -294,29 +249,7 @@ class WALS(FactorModel):
     def _fold_in(self, data):
         """Exact user half-step for new rows with the item factors fixed."""
         params = self._checked_params()
-        V = self.item_factors_
-        targets, confidence = self._targets_and_confidence(data, V.dtype)
-        q = self.item_weights_
-        p = np.ones(data.shape[0])
-        row_reg = frequency_scaled_regularization(
-            params["regularization"], params["nu"], data.row_counts(), params["w0"], p, q.sum())
-        out = np.zeros((data.shape[0], V.shape[1]), dtype=V.dtype)
-        with thread_limits(params["num_threads"]):
-            G = weighted_gramian(V, q, row_chunks(np.zeros(len(q) + 1, dtype=np.int64)))
-            half_step_cholesky(data.indptr, data.indices, targets.astype(V.dtype),
-                               confidence.astype(V.dtype), V, G, params["w0"], p, q,
-                               row_reg, row_chunks(data.indptr, V.shape[1] / 3.0), out)
-        return out
-
-
-def _read_only(array):
-    view = array.view()
-    view.flags.writeable = False
-    return view
-
-
-def _progress_bar(total, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc="WALS", unit="it")
+        targets, confidence = targets_and_confidence(data, params, self.item_factors_.dtype)
+        return solve_new_rows(data, targets, confidence, self.item_factors_,
+                              self.item_weights_, params["w0"], params["regularization"],
+                              params["nu"], params["num_threads"])

@@ -1,0 +1,123 @@
+"""Pieces shared by the WMF estimators (WALS, SGD): parameters, weights, fold-in."""
+
+import numpy as np
+
+from .._threading import row_chunks, thread_limits
+from .._validation import (
+    check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
+    check_fits_dtype, check_float, check_int, check_num_threads, check_random_state)
+from ..kernels.als import half_step_cholesky
+from ..kernels.gramian import weighted_gramian
+from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
+from ._problem import frequency_scaled_regularization
+
+
+def check_common_params(model):
+    """Validate the parameters every WMF estimator has; return them resolved."""
+    params = {
+        "factors": check_int(model.factors, "factors", low=1),
+        "w0": check_float(model.w0, "w0", low=0.0),
+        "regularization": check_float(model.regularization, "regularization", low=0.0),
+        "nu": check_float(model.nu, "nu", low=0.0),
+        "alpha": check_float(model.alpha, "alpha", low=0.0),
+        "eps": check_float(model.eps, "eps", low=0.0, low_inclusive=False),
+        "dtype": check_dtype(model.dtype),
+        "num_threads": check_num_threads(model.num_threads),
+        "show_progress": check_bool(model.show_progress, "show_progress"),
+        "callback": check_callable(model.callback, "callback"),
+        "calculate_loss": check_bool(model.calculate_loss, "calculate_loss"),
+    }
+    if model.confidence is not None:
+        check_choice(model.confidence, "confidence", CONFIDENCE_TRANSFORMS)
+    params["confidence"] = model.confidence
+    params["rng"] = check_random_state(model.random_state)
+    return params
+
+
+def check_factors_fit(factors, shape):
+    """``factors`` must not exceed ``min(n_users, n_items)``."""
+    if factors > min(shape):
+        raise ValueError(f"factors must be <= min(n_users, n_items) = {min(shape)}, "
+                         f"got {factors}")
+
+
+def targets_and_confidence(data, params, dtype):
+    """``(a, c)`` per stored entry from the values, weights and transform.
+
+    Parameters
+    ----------
+    data : Interactions
+    params : dict
+        Checked parameters (``confidence``, ``alpha``, ``eps``).
+    dtype : numpy.dtype
+        The factor dtype; both arrays must be representable in it.
+    """
+    transform = params["confidence"]
+    if transform is None:
+        confidence = data.weights if data.weights is not None else np.ones(data.nnz)
+        targets = data.values
+        confidence_name = "weights"
+    else:
+        if data.weights is not None:
+            raise ValueError(f"weights cannot be combined with confidence={transform!r}; "
+                             f"pass one or the other")
+        if np.any(data.values < 0):
+            raise ValueError(f"X values must be non-negative with confidence={transform!r}")
+        targets, confidence = confidence_from_counts(
+            data.values, transform, params["alpha"], params["eps"])
+        confidence_name = "X"
+    check_fits_dtype(targets, "X", dtype)
+    check_fits_dtype(confidence, confidence_name, dtype)
+    check_fits_dtype(confidence * targets, f"X times {confidence_name}", np.float64)
+    return targets, confidence
+
+
+def unobserved_weights(user_weights, item_weights, shape):
+    """Per-user ``p`` and per-item ``q`` as validated float64 arrays (default 1)."""
+    m, n = shape
+    p = (np.ones(m) if user_weights is None else
+         check_finite_vector(user_weights, "user_weights", m, nonnegative=True))
+    q = (np.ones(n) if item_weights is None else
+         check_finite_vector(item_weights, "item_weights", n, nonnegative=True))
+    return p, q
+
+
+def solve_new_rows(data, targets, confidence, item_factors, item_weights, w0,
+                   regularization, nu, num_threads):
+    """Exact least-squares rows for new users with the item factors fixed.
+
+    The user half-step of the WMF objective (unit user weight ``p = 1``) on
+    the rows of ``data``; used for fold-in by every estimator of that
+    objective.
+
+    Returns
+    -------
+    ndarray, shape (n_new, d), dtype of ``item_factors``
+    """
+    V = item_factors
+    q = item_weights
+    p = np.ones(data.shape[0])
+    row_reg = frequency_scaled_regularization(
+        regularization, nu, data.row_counts(), w0, p, q.sum())
+    out = np.zeros((data.shape[0], V.shape[1]), dtype=V.dtype)
+    with thread_limits(num_threads):
+        G = weighted_gramian(V, q, row_chunks(np.zeros(len(q) + 1, dtype=np.int64)))
+        half_step_cholesky(data.indptr, data.indices, targets.astype(V.dtype),
+                           confidence.astype(V.dtype), V, G, w0, p, q, row_reg,
+                           row_chunks(data.indptr, V.shape[1] / 3.0), out)
+    return out
+
+
+def read_only(array):
+    """A non-writeable view of ``array`` (for callbacks)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
+
+
+def progress_bar(total, enabled, desc):
+    """A tqdm bar, or None when disabled."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="it")
