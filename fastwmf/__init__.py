@@ -4,15 +4,17 @@ Public names only; nothing is compiled at import time (kernels compile on
 first use and are cached on disk).
 """
 
+from . import datasets, evaluation, weights
 from .io import ModelFileError, load_model, save_model
-from .models import DenseSVD, FactorModel, TruncatedSVD, WALS
+from .models import SGD, DenseSVD, FactorModel, TruncatedSVD, WALS
 from .models.base import NotFittedError
 from .weights import popularity_weights
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "WALS", "DenseSVD", "TruncatedSVD", "FactorModel",
+    "datasets", "evaluation", "weights",
+    "WALS", "SGD", "DenseSVD", "TruncatedSVD", "FactorModel",
     "load_model", "save_model", "ModelFileError", "NotFittedError",
     "popularity_weights", "__version__",
 ]

@@ -22,3 +22,6 @@ MAX_CHUNKS = 512
 
 #: Largest index a kernel accepts (indices are stored as int32).
 MAX_INDEX = np.iinfo(np.int32).max
+
+#: Row chunks of a Gramian; each holds a d x d float64 partial sum.
+GRAMIAN_CHUNKS = 32

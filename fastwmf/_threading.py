@@ -5,7 +5,7 @@ import contextlib
 import numba
 import numpy as np
 
-from ._config import MAX_CHUNKS
+from ._config import GRAMIAN_CHUNKS, MAX_CHUNKS
 
 try:  # optional: limits BLAS pools so they do not oversubscribe Numba's
     from threadpoolctl import threadpool_limits
@@ -74,3 +74,12 @@ def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS):
     inner = np.searchsorted(cumulative, targets, side="left") + 1
     bounds = np.concatenate(([0], inner, [n_rows])).astype(np.int64)
     return np.unique(bounds)
+
+
+def uniform_chunks(n_rows, n_chunks=GRAMIAN_CHUNKS):
+    """Boundaries of at most ``n_chunks`` contiguous chunks of equal row count.
+
+    Depends only on ``n_rows``, never on the thread count.
+    """
+    n_chunks = max(1, min(n_rows, n_chunks))
+    return np.unique(np.linspace(0, n_rows, n_chunks + 1).round().astype(np.int64))

@@ -140,3 +140,53 @@ def _draw(rng, weights, size):
     cumulative = np.cumsum(weights)
     draws = rng.random(size) * cumulative[-1]
     return np.minimum(np.searchsorted(cumulative, draws, side="right"), len(weights) - 1)
+
+
+#: Users and items of MovieLens 100K (ids in the files are 1-based).
+ML100K_SHAPE = (943, 1682)
+
+
+def read_ml100k_file(path, name="u.data"):
+    """Ratings of one file of the official MovieLens 100K archive.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``ml-100k.zip`` archive as distributed by GroupLens.
+    name : str, default "u.data"
+        A ratings file inside ``ml-100k/``: ``u.data`` (all ratings), ``u1.base``
+        .. ``u5.test`` (the official five folds), ``ua.base`` ... ``ub.test``.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix of float64, shape (943, 1682)
+        Ratings 1-5, users as rows; file ids minus one are the indices, so
+        every split of the archive shares one index space.
+    """
+    import io
+    import os
+    import zipfile
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"path: no MovieLens archive at {path!r}")
+    member = f"ml-100k/{name}"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read(member)
+    except KeyError:
+        raise ValueError(f"name: {member!r} is not in {path!r}") from None
+    except zipfile.BadZipFile as exc:
+        raise ValueError(f"path: {path!r} is not a valid zip archive ({exc})") from exc
+    try:
+        table = np.loadtxt(io.BytesIO(raw), dtype=np.int64, ndmin=2)
+    except ValueError as exc:
+        raise ValueError(f"{member} in {path!r} is malformed: {exc}") from exc
+    if table.shape[1] != 4:
+        raise ValueError(f"{member} must have 4 columns (user item rating time), "
+                         f"got {table.shape[1]}")
+    users, items, ratings = table[:, 0] - 1, table[:, 1] - 1, table[:, 2]
+    m, n = ML100K_SHAPE
+    if users.min() < 0 or users.max() >= m or items.min() < 0 or items.max() >= n:
+        raise ValueError(f"{member} has ids outside MovieLens 100K's {m} users x {n} items")
+    return sp.csr_matrix((ratings.astype(np.float64), (users, items)), shape=ML100K_SHAPE)

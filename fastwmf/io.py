@@ -13,6 +13,9 @@ import zipfile
 
 import numpy as np
 
+from ._config import SUPPORTED_DTYPES
+from ._threading import max_threads
+
 FORMAT_NAME = "fastwmf-model"
 FORMAT_VERSION = 1
 _HEADER = "__header__"
@@ -23,8 +26,8 @@ class ModelFileError(ValueError):
 
 
 def _model_classes():
-    from .models import DenseSVD, TruncatedSVD, WALS
-    return {cls.__name__: cls for cls in (WALS, DenseSVD, TruncatedSVD)}
+    from .models import SGD, DenseSVD, TruncatedSVD, WALS
+    return {cls.__name__: cls for cls in (WALS, SGD, DenseSVD, TruncatedSVD)}
 
 
 def _json_params(model):
@@ -125,12 +128,15 @@ def load_model(path):
         raise
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{path!r} is truncated or corrupted: {exc}") from exc
-    model = cls(**header["params"])
+    params = dict(header["params"])
+    if isinstance(params.get("num_threads"), int) and params["num_threads"] > max_threads():
+        params["num_threads"] = 0  # saved on a bigger machine: use all threads here
+    model = cls(**params)
     for name, value in header["values"].items():
         setattr(model, name, value)
     for name, value in arrays.items():
         setattr(model, name, value)
-    _check_shapes(model, path)
+    _check_fitted_state(model, path)
     return model
 
 
@@ -156,11 +162,48 @@ def _check_header(header, path):
     return cls
 
 
-def _check_shapes(model, path):
+def _check_fitted_state(model, path):
+    """Reject arrays and values that could mislead or crash the kernels."""
     U, V = model.user_factors_, model.item_factors_
-    if (U.ndim != 2 or V.ndim != 2 or U.shape[1] != V.shape[1]
-            or U.dtype != V.dtype or U.dtype.kind != "f"):
+    if (U.ndim != 2 or V.ndim != 2 or U.shape[1] != V.shape[1] or U.dtype != V.dtype
+            or U.dtype not in SUPPORTED_DTYPES or U.shape[1] < 1):
         raise ModelFileError(f"{path!r} holds inconsistent factor matrices "
                              f"{U.shape} {U.dtype} and {V.shape} {V.dtype}")
     if not (np.all(np.isfinite(U)) and np.all(np.isfinite(V))):
         raise ModelFileError(f"{path!r} holds non-finite factors")
+    model.user_factors_ = np.ascontiguousarray(U)
+    model.item_factors_ = np.ascontiguousarray(V)
+    vectors = {"item_weights_": V.shape[0], "singular_values_": U.shape[1]}
+    for name, length in vectors.items():
+        if name not in model._fitted_arrays:
+            continue
+        value = getattr(model, name)
+        if (value.ndim != 1 or value.shape[0] != length or value.dtype.kind != "f"
+                or not np.all(np.isfinite(value)) or np.any(value < 0)):
+            raise ModelFileError(f"{path!r} holds an invalid {name} (need {length} finite "
+                                 f"non-negative floats)")
+        setattr(model, name, np.ascontiguousarray(value, dtype=np.float64))
+    if "fit_params_" in model._fitted_values:
+        _check_fit_params(getattr(model, "fit_params_", None), model, path)
+
+
+def _check_fit_params(fitted, model, path):
+    from .models._wmf import OBJECTIVE_PARAMS
+    from .weights import CONFIDENCE_TRANSFORMS
+    required = set(OBJECTIVE_PARAMS) | ({"bias_regularization"} if "biased_" in
+                                        model._fitted_values else set())
+    if not isinstance(fitted, dict) or set(fitted) != required:
+        raise ModelFileError(f"{path!r} lacks the fitted objective parameters")
+    for name in required - {"confidence"}:
+        value = fitted[name]
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not np.isfinite(value) or value < 0 or (name == "eps" and value == 0)):
+            raise ModelFileError(f"{path!r} has an invalid fitted {name}: {value!r}")
+    if fitted["confidence"] not in (None,) + CONFIDENCE_TRANSFORMS:
+        raise ModelFileError(f"{path!r} has an invalid fitted confidence")
+    if "biased_" in model._fitted_values:
+        biased, bias = getattr(model, "biased_", None), getattr(model, "global_bias_", None)
+        d = model.user_factors_.shape[1]
+        if (not isinstance(biased, bool) or not isinstance(bias, (int, float))
+                or not np.isfinite(bias) or (biased and d < 3)):
+            raise ModelFileError(f"{path!r} has invalid bias settings")

@@ -55,3 +55,14 @@ def topk(scores, k, banned):
     order = sorted((j for j in range(len(scores)) if j not in banned),
                    key=lambda j: (-scores[j], j))
     return order[:k]
+
+
+def sgd_visit_loss(u, v, bu, bv, mu, biased, a, c, w0, p, q, Gv, Gu, reg_u, reg_v, breg_u,
+                   breg_v, gram_u, gram_v):
+    """Half of one visit's share of the SGD objective (see kernels.sgd.sgd_epoch)."""
+    dot = u @ v
+    pred = dot + (mu + bu + bv if biased else 0.0)
+    value = (c * (a - pred) ** 2 - w0 * p * q * dot ** 2
+             + gram_u * u @ Gv @ u + gram_v * v @ Gu @ v
+             + reg_u * u @ u + reg_v * v @ v + breg_u * bu ** 2 + breg_v * bv ** 2)
+    return 0.5 * value

@@ -454,3 +454,51 @@ def test_npy_object_array_is_not_unpickled(tmp_path):
     with pytest.raises(ModelFileError):
         load_model(evil)
     assert not marker.exists()
+
+
+def _rewrite(path, target, **changes):
+    """Copy model file ``path`` to ``target`` with some arrays or header parts replaced."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(arrays["__header__"].tobytes().decode("utf-8"))
+    for key, value in changes.items():
+        if key in ("params", "values"):
+            header[key].update(value)
+        else:
+            arrays[key] = value
+    arrays["__header__"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    np.savez(target, **arrays)
+    return target
+
+
+@pytest.mark.parametrize("change", [
+    {"item_weights_": np.ones(10 ** 6)},
+    {"item_weights_": np.ones(3)},
+    {"item_weights_": np.full(20, np.nan)},
+    {"item_weights_": -np.ones(20)},
+    {"item_weights_": np.ones((20, 2))},
+    {"user_factors_": np.ones((30, 3), dtype=np.float16)},
+    {"values": {"fit_params_": {"w0": -1.0}}},
+], ids=["weights-too-long", "weights-too-short", "weights-nan", "weights-negative",
+        "weights-2d", "float16-factors", "negative-fitted-w0"])
+def test_crafted_fitted_state_is_rejected(tmp_path, change):
+    X = sp.random(30, 20, density=0.3, random_state=0, format="csr")
+    model = fastwmf.WALS(factors=3, iterations=2, random_state=0).fit(X)
+    model.save(tmp_path / "ok.npz")
+    if "values" in change:
+        change = {"values": {"fit_params_": dict(model.fit_params_, **change["values"]["fit_params_"])}}
+    target = _rewrite(tmp_path / "ok.npz", tmp_path / "bad.npz", **change)
+    with pytest.raises(ModelFileError):
+        fastwmf.load_model(target)
+
+
+def test_thread_count_from_a_bigger_machine_is_clamped(tmp_path):
+    import numba
+    X = sp.random(30, 20, density=0.3, random_state=0, format="csr")
+    model = fastwmf.WALS(factors=3, iterations=2, random_state=0).fit(X)
+    model.save(tmp_path / "ok.npz")
+    target = _rewrite(tmp_path / "ok.npz", tmp_path / "big.npz",
+                      params={"num_threads": numba.config.NUMBA_NUM_THREADS + 64})
+    loaded = fastwmf.load_model(target)
+    assert loaded.num_threads == 0
+    np.testing.assert_array_equal(loaded.recommend(0, k=3)[0], model.recommend(0, k=3)[0])

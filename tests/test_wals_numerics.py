@@ -278,3 +278,34 @@ def test_callback_arrays_are_read_only(small_matrix):
             V[0, 0] = 1.0
 
     fastwmf.WALS(factors=2, iterations=2, callback=callback, random_state=0).fit(small_matrix)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cg_stays_stable_on_singular_rows_without_regularization(dtype):
+    # Most rows hold fewer entries than factors: their systems are singular.
+    X = sp.random(200, 150, density=0.03, random_state=3, format="csr")
+    X.data = np.ceil(X.data * 5)
+    model = fastwmf.WALS(factors=8, w0=0.0, regularization=0.0, iterations=10, solver="cg",
+                         dtype=dtype, random_state=0).fit(X)
+    history = np.array(model.loss_history_)
+    assert np.all(np.isfinite(history))
+    assert history[-1] < 1e-3 * history[0]
+    assert np.abs(model.item_factors_).max() < 10.0
+
+
+def test_cg_converges_on_tiny_value_scales(small_matrix):
+    scaled = small_matrix * 1e-10
+    kwargs = dict(factors=3, w0=0.3, regularization=1e-11, iterations=20, dtype="float64",
+                  random_state=0)
+    exact = fastwmf.WALS(solver="cholesky", **kwargs).fit(scaled).loss_history_[-1]
+    inexact = fastwmf.WALS(solver="cg", cg_steps=3, **kwargs).fit(scaled).loss_history_[-1]
+    assert inexact == pytest.approx(exact, rel=1e-2)
+
+
+def test_fold_in_uses_the_fitted_objective(small_matrix):
+    model = fastwmf.WALS(factors=3, w0=0.3, regularization=0.1, iterations=3,
+                         random_state=0).fit(small_matrix)
+    before = model.fold_in(small_matrix[:4])
+    model.set_params(w0=5.0, regularization=10.0, solver="bogus")
+    np.testing.assert_array_equal(model.fold_in(small_matrix[:4]), before)
+    assert model.fit_params_["w0"] == 0.3

@@ -15,6 +15,13 @@ from numba import njit, prange
 from .._config import PARALLEL, SERIAL
 from .linalg import cholesky_solve_inplace
 
+#: CG stops once the squared residual falls below this fraction of its start.
+CG_RESIDUAL_TOLERANCE = 1e-24
+
+#: CG stops on a direction whose curvature ``p.Ap / p.p`` is below this
+#: fraction of the largest seen in the row (pAp <= 0 included).
+CG_CURVATURE_TOLERANCE = 1e-12
+
 
 @njit(**PARALLEL)
 def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
@@ -110,15 +117,23 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
             for t in range(d):
                 p[t] = r[t]
                 rs += r[t] * r[t]
+            rs_stop = CG_RESIDUAL_TOLERANCE * rs
+            max_curvature = 0.0
             for _ in range(cg_steps):
-                if rs <= 1e-30:
+                if rs <= rs_stop or rs == 0.0:
                     break
                 _apply_system(p, Ap, indices, confidence, other, gramian, wi,
                               col_weights, row_reg[i], lo, hi)
                 pAp = 0.0
+                pp = 0.0
                 for t in range(d):
                     pAp += p[t] * Ap[t]
-                if pAp <= 0.0:
+                    pp += p[t] * p[t]
+                # a direction with no curvature relative to earlier ones is rounding
+                # noise in the null space of a singular system: stepping along it diverges
+                curvature = pAp / pp
+                max_curvature = max(max_curvature, curvature)
+                if curvature <= CG_CURVATURE_TOLERANCE * max_curvature:
                     break
                 alpha = rs / pAp
                 rs_new = 0.0

@@ -5,6 +5,9 @@ from numba import njit, prange
 
 from .._config import PARALLEL
 
+#: Rows copied to float64 and multiplied per BLAS call (bounds scratch memory).
+GRAMIAN_BLOCK_ROWS = 512
+
 
 @njit(**PARALLEL)
 def weighted_gramian(factors, weights, chunk_bounds):
@@ -16,23 +19,26 @@ def weighted_gramian(factors, weights, chunk_bounds):
     weights : ndarray of float64, shape (n,)
     chunk_bounds : ndarray of int64
         Row chunk boundaries; per-chunk partial sums are added in chunk order,
-        so the result does not depend on the thread count.
+        so the result does not depend on the thread count. Use a few chunks
+        (see :func:`fastwmf._threading.uniform_chunks`): each holds a d x d
+        partial.
     """
     n_chunks = chunk_bounds.shape[0] - 1
     d = factors.shape[1]
     partial = np.zeros((max(n_chunks, 1), d, d))
     for c in prange(n_chunks):
-        lo = chunk_bounds[c]
-        hi = chunk_bounds[c + 1]
-        block = np.empty((hi - lo, d))
-        scaled = np.empty((hi - lo, d))
-        for r in range(lo, hi):
-            w = weights[r]
-            for a in range(d):
-                x = np.float64(factors[r, a])
-                block[r - lo, a] = x
-                scaled[r - lo, a] = w * x
-        partial[c] = np.dot(scaled.T, block)
+        block = np.empty((GRAMIAN_BLOCK_ROWS, d))
+        scaled = np.empty((GRAMIAN_BLOCK_ROWS, d))
+        for start in range(chunk_bounds[c], chunk_bounds[c + 1], GRAMIAN_BLOCK_ROWS):
+            stop = min(start + GRAMIAN_BLOCK_ROWS, chunk_bounds[c + 1])
+            rows = stop - start
+            for r in range(rows):
+                w = weights[start + r]
+                for a in range(d):
+                    x = np.float64(factors[start + r, a])
+                    block[r, a] = x
+                    scaled[r, a] = w * x
+            partial[c] += np.dot(scaled[:rows].T, block[:rows])
     out = np.zeros((d, d))
     for c in range(n_chunks):
         out += partial[c]

@@ -45,18 +45,18 @@ def _sift_up(heap_scores, heap_ids, pos):
 
 
 @njit(**PARALLEL)
-def topk_inner_product(queries, targets, excl_indptr, excl_indices, allowed,
+def topk_inner_product(queries, candidates, excl_indptr, excl_indices, allowed,
                        k, out_ids, out_scores):
-    """Write the ``k`` best targets for each query by inner product.
+    """Write the ``k`` best candidates for each query by inner product.
 
     Parameters
     ----------
     queries : ndarray, shape (n_queries, d)
-    targets : ndarray, shape (n_targets, d)
+    candidates : ndarray, shape (n_candidates, d)
     excl_indptr, excl_indices : ndarray
-        CSR rows (one per query) of target ids to leave out for that query.
-    allowed : ndarray of bool, shape (n_targets,)
-        Targets that may be returned to any query.
+        CSR rows (one per query) of candidate ids to leave out for that query.
+    allowed : ndarray of bool, shape (n_candidates,)
+        Candidates that may be returned to any query.
     k : int
     out_ids : ndarray of int64, shape (n_queries, k)
         Receives ids best first; ``-1`` where fewer than ``k`` are eligible.
@@ -64,21 +64,21 @@ def topk_inner_product(queries, targets, excl_indptr, excl_indices, allowed,
         Receives scores; ``-inf`` beside each ``-1`` id.
     """
     n_queries = queries.shape[0]
-    n_targets = targets.shape[0]
+    n_candidates = candidates.shape[0]
     d = queries.shape[1]
     for qi in prange(n_queries):
-        banned = np.zeros(n_targets, dtype=np.bool_)
+        banned = np.zeros(n_candidates, dtype=np.bool_)
         for p in range(excl_indptr[qi], excl_indptr[qi + 1]):
             banned[excl_indices[p]] = True
         heap_scores = np.empty(k)
         heap_ids = np.empty(k, dtype=np.int64)
         size = 0
-        for j in range(n_targets):
+        for j in range(n_candidates):
             if banned[j] or not allowed[j]:
                 continue
             s = 0.0
             for t in range(d):
-                s += np.float64(queries[qi, t]) * np.float64(targets[j, t])
+                s += np.float64(queries[qi, t]) * np.float64(candidates[j, t])
             if size < k:
                 heap_scores[size] = s
                 heap_ids[size] = j

@@ -1,7 +1,8 @@
 """Estimator classes over a shared factor-model interface."""
 
 from .base import FactorModel
+from .sgd import SGD
 from .svd import DenseSVD, TruncatedSVD
 from .wals import WALS
 
-__all__ = ["FactorModel", "WALS", "DenseSVD", "TruncatedSVD"]
+__all__ = ["FactorModel", "WALS", "SGD", "DenseSVD", "TruncatedSVD"]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .._threading import row_chunks
+from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss, weighted_squared_norm
@@ -21,7 +21,8 @@ class Side:
     confidence: np.ndarray   # c_ij, model dtype
     row_weights: np.ndarray  # unobserved weight per row (p or q), float64
     row_reg: np.ndarray      # lam_i per row, float64
-    chunks: np.ndarray       # int64 chunk bounds
+    chunks: np.ndarray       # int64 chunk bounds balanced by work
+    gram_chunks: np.ndarray  # int64 chunk bounds for this side's Gramian
 
     @property
     def n_rows(self):
@@ -82,6 +83,7 @@ class Problem:
             row_reg=frequency_scaled_regularization(
                 regularization, nu, user_counts, w0, user_weights, item_weights.sum()),
             chunks=row_chunks(data.indptr, row_cost),
+            gram_chunks=uniform_chunks(m),
         )
         item_indptr = csc.indptr.astype(np.int64)
         items = Side(
@@ -93,12 +95,13 @@ class Problem:
             row_reg=frequency_scaled_regularization(
                 regularization, nu, item_counts, w0, item_weights, user_weights.sum()),
             chunks=row_chunks(item_indptr, row_cost),
+            gram_chunks=uniform_chunks(n),
         )
         return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype))
 
     def gramian(self, factors, side):
         """``F^T diag(w) F`` for the factor matrix of ``side``'s rows."""
-        return weighted_gramian(factors, side.row_weights, side.chunks)
+        return weighted_gramian(factors, side.row_weights, side.gram_chunks)
 
     def solve(self, side, other_side, other, out, solver, cg_steps):
         """Run one half-step: update ``out`` (rows of ``side``) given ``other``."""

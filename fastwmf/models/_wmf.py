@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .._threading import row_chunks, thread_limits
+from .._threading import row_chunks, thread_limits, uniform_chunks
 from .._validation import (
     check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
     check_fits_dtype, check_float, check_int, check_num_threads, check_random_state)
@@ -101,11 +101,28 @@ def solve_new_rows(data, targets, confidence, item_factors, item_weights, w0,
         regularization, nu, data.row_counts(), w0, p, q.sum())
     out = np.zeros((data.shape[0], V.shape[1]), dtype=V.dtype)
     with thread_limits(num_threads):
-        G = weighted_gramian(V, q, row_chunks(np.zeros(len(q) + 1, dtype=np.int64)))
+        G = weighted_gramian(V, q, uniform_chunks(len(q)))
         half_step_cholesky(data.indptr, data.indices, targets.astype(V.dtype),
                            confidence.astype(V.dtype), V, G, w0, p, q, row_reg,
                            row_chunks(data.indptr, V.shape[1] / 3.0), out)
     return out
+
+
+#: Parameters that define the fitted objective; fold-in and loss use these.
+OBJECTIVE_PARAMS = ("w0", "regularization", "nu", "confidence", "alpha", "eps")
+
+
+def objective_params(params, extra=()):
+    """The JSON-serializable subset of checked ``params`` that fold-in needs."""
+    return {name: params[name] for name in OBJECTIVE_PARAMS + tuple(extra)}
+
+
+def check_finite_factors(U, V, step, what="iteration"):
+    """Raise ``FloatingPointError`` if a fit produced NaN or inf factors."""
+    if not (np.isfinite(U).all() and np.isfinite(V).all()):
+        raise FloatingPointError(
+            f"the factors became non-finite at {what} {step}; increase regularization, "
+            f"lower the learning rate or use dtype='float64'")
 
 
 def read_only(array):

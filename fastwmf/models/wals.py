@@ -9,8 +9,8 @@ from .._threading import thread_limits
 from .._validation import check_choice, check_int, check_interactions
 from ._problem import Problem
 from ._wmf import (
-    check_common_params, check_factors_fit, progress_bar, read_only, solve_new_rows,
-    targets_and_confidence, unobserved_weights)
+    check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
+    read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
 logger = logging.getLogger(__name__)
@@ -85,6 +85,10 @@ class WALS(FactorModel):
 
     Attributes
     ----------
+    fit_params_ : dict
+        The objective's parameters at fit time (``w0``, ``regularization``,
+        ``nu``, ``confidence``, ``alpha``, ``eps``); fold-in uses these, so
+        ``set_params`` affects only the next fit.
     user_factors_ : ndarray, shape (n_users, factors)
     item_factors_ : ndarray, shape (n_items, factors)
     loss_history_ : list of float
@@ -104,11 +108,19 @@ class WALS(FactorModel):
     previously fitted model intact.
 
     Stored zeros in the input are observed entries with value 0; call
-    ``X.eliminate_zeros()`` first to treat them as unobserved.
+    ``X.eliminate_zeros()`` first to treat them as unobserved. (A BSR matrix
+    stores whole blocks, so its padding zeros count as observed; DIA drops
+    zeros.) A ``(rows, cols, values)`` triple has the shape ``(max row + 1,
+    max col + 1)``; pass a scipy matrix to fix a larger shape.
+
+    Without regularization a row with fewer independent observations than
+    ``factors`` has a singular system; the solvers then return a finite
+    solution of the normal equations (not the minimum-norm one), so factor
+    norms can drift: keep ``regularization > 0`` in practice.
     """
 
     _fitted_arrays = ("user_factors_", "item_factors_", "item_weights_")
-    _fitted_values = ("loss_history_", "n_iter_", "fit_time_")
+    _fitted_values = ("loss_history_", "n_iter_", "fit_time_", "fit_params_")
 
     def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
                  solver="cholesky", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
@@ -197,6 +209,7 @@ class WALS(FactorModel):
                                   params["solver"], params["cg_steps"])
                     problem.solve(problem.items, problem.users, U, V,
                                   params["solver"], params["cg_steps"])
+                    check_finite_factors(U, V, iteration)
                     n_iter = iteration
                     loss = problem.loss(U, V) if params["calculate_loss"] else None
                     if loss is not None:
@@ -219,6 +232,7 @@ class WALS(FactorModel):
         self.user_factors_ = U
         self.item_factors_ = V
         self.item_weights_ = problem.items.row_weights
+        self.fit_params_ = objective_params(params)
         self.loss_history_ = history
         self.n_iter_ = n_iter
         self.fit_time_ = time.perf_counter() - started
@@ -248,8 +262,8 @@ class WALS(FactorModel):
     # ----------------------------------------------------------- fold-in
     def _fold_in(self, data):
         """Exact user half-step for new rows with the item factors fixed."""
-        params = self._checked_params()
-        targets, confidence = targets_and_confidence(data, params, self.item_factors_.dtype)
+        fitted = self.fit_params_
+        targets, confidence = targets_and_confidence(data, fitted, self.item_factors_.dtype)
         return solve_new_rows(data, targets, confidence, self.item_factors_,
-                              self.item_weights_, params["w0"], params["regularization"],
-                              params["nu"], params["num_threads"])
+                              self.item_weights_, fitted["w0"], fitted["regularization"],
+                              fitted["nu"], self._threads())

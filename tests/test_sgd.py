@@ -1,0 +1,203 @@
+"""Hogwild SGD: gradients, recovery, agreement with exact ALS, determinism."""
+
+import os
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastwmf
+from fastwmf.evaluation import rmse
+from fastwmf.kernels.sgd import sgd_epoch
+
+from . import naive
+from .conftest import planted_low_rank, random_interactions
+
+ML100K = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "ml-100k.zip")
+
+
+@pytest.mark.parametrize("biased,w0", [(True, 0.0), (False, 0.0), (False, 0.7)])
+def test_visit_gradient_matches_finite_differences(biased, w0):
+    rng = np.random.default_rng(0)
+    d = 5
+    u, v = rng.standard_normal(d), rng.standard_normal(d)
+    bu, bv, mu = 0.3, -0.2, 3.1
+    A = rng.standard_normal((d, d))
+    B = rng.standard_normal((d, d))
+    Gv, Gu = A @ A.T, B @ B.T
+    a, c, p, q = 4.0, 1.7, 0.8, 1.3
+    reg_u, reg_v, breg_u, breg_v, gram_u, gram_v = 0.11, 0.07, 0.05, 0.02, 0.3 * w0, 0.2 * w0
+    args = (mu, biased, a, c, w0, p, q, Gv, Gu, reg_u, reg_v, breg_u, breg_v, gram_u, gram_v)
+
+    def loss(x):
+        return naive.sgd_visit_loss(x[:d], x[d:2 * d], x[2 * d], x[2 * d + 1], *args)
+
+    x = np.concatenate([u, v, [bu, bv]])
+    h = 1e-6
+    numeric = np.array([(loss(x + h * e) - loss(x - h * e)) / (2 * h) for e in np.eye(len(x))])
+
+    U, V = u[None].copy(), v[None].copy()
+    user_bias, item_bias = np.array([bu]), np.array([bv])
+    lr = 1e-3
+    one = lambda value: np.array([value])  # noqa: E731
+    sgd_epoch(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int32),
+              np.zeros(1, dtype=np.int32), one(a), one(c), U, V, user_bias, item_bias, mu,
+              biased, w0, one(p), one(q), Gu, Gv, one(reg_u), one(reg_v), one(breg_u),
+              one(breg_v), one(gram_u), one(gram_v), lr, False, one(1.0), one(1.0), one(1.0),
+              one(1.0), 1)
+    analytic = np.concatenate([(u - U[0]) / lr, (v - V[0]) / lr,
+                               [(bu - user_bias[0]) / lr, (bv - item_bias[0]) / lr]])
+    if not biased:
+        numeric[2 * d:] = 0.0
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
+
+
+def test_recovers_planted_low_rank_matrix():
+    dense = planted_low_rank(120, 100, 3, seed=0)
+    rng = np.random.default_rng(1)
+    observed = rng.random(dense.shape) < 0.5
+    rows, cols = np.nonzero(observed)
+    train = sp.csr_matrix((dense[rows, cols], (rows, cols)), shape=dense.shape)
+    hold_rows, hold_cols = np.nonzero(~observed)
+    test = sp.csr_matrix((dense[hold_rows, hold_cols], (hold_rows, hold_cols)),
+                         shape=dense.shape)
+    model = fastwmf.SGD(factors=3, epochs=200, learning_rate=0.1, regularization=1e-4,
+                        bias_regularization=1e-4, biased=False, nu=0.0, random_state=0,
+                        num_threads=1, dtype="float64").fit(train)
+    assert rmse(model, test) / dense.std() < 0.05
+
+
+def test_wmf_mode_reaches_the_exact_als_objective():
+    X = random_interactions(40, 30, 0.25, seed=3)
+    common = dict(factors=3, w0=0.2, regularization=0.5, nu=0.0, dtype="float64",
+                  random_state=0)
+    als = fastwmf.WALS(iterations=100, **common).fit(X)
+    sgd = fastwmf.SGD(epochs=200, learning_rate=1.0, num_threads=1, **common).fit(X)
+    assert not sgd.biased_
+    assert sgd.loss_history_[-1] == pytest.approx(als.loss_history_[-1], rel=0.02)
+    # and the objective SGD reports is the one WALS computes for its factors
+    wals_view = fastwmf.WALS(**common)
+    wals_view.user_factors_, wals_view.item_factors_ = sgd.user_factors_, sgd.item_factors_
+    wals_view.item_weights_ = sgd.item_weights_
+    assert wals_view.loss(X) == pytest.approx(sgd.loss_history_[-1], rel=1e-9)
+
+
+def test_single_thread_is_bit_for_bit_reproducible():
+    X = random_interactions(60, 40, 0.2, seed=4)
+    runs = [fastwmf.SGD(factors=4, epochs=5, random_state=7, num_threads=1).fit(X)
+            for _ in range(2)]
+    assert np.array_equal(runs[0].user_factors_, runs[1].user_factors_)
+    assert np.array_equal(runs[0].item_factors_, runs[1].item_factors_)
+    assert runs[0].loss_history_ == runs[1].loss_history_
+
+
+def test_multithreaded_quality_within_noise_of_single_thread():
+    import numba
+    X = fastwmf.datasets.make_planted_ratings(3000, 800, density=0.1, seed=2)
+    train, test = fastwmf.evaluation.split_entries(X, 0.2, seed=0)
+    scores = {}
+    for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        model = fastwmf.SGD(factors=8, epochs=15, random_state=0, num_threads=threads)
+        model.fit(train)
+        assert np.all(np.isfinite(model.user_factors_))
+        scores[threads] = rmse(model, test)
+    values = list(scores.values())
+    assert max(values) - min(values) < 0.02 * min(values)
+
+
+@pytest.mark.parametrize("factors", [64, 512])
+def test_first_epochs_do_not_diverge_for_large_factors(factors):
+    X = fastwmf.datasets.make_planted_ratings(600, 600, density=0.05, seed=1)
+    model = fastwmf.SGD(factors=factors, epochs=3, random_state=0).fit(X)
+    history = np.array(model.loss_history_)
+    assert np.all(np.isfinite(history))
+    assert np.all(np.diff(history) < 0)
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    X = fastwmf.datasets.make_planted_ratings(300, 200, density=0.1, seed=3)
+    train, val = fastwmf.evaluation.split_entries(X, 0.2, seed=0)
+    model = fastwmf.SGD(factors=32, epochs=60, learning_rate=0.1, regularization=0.0,
+                        bias_regularization=0.0, patience=3, random_state=0, num_threads=1)
+    model.fit(train, validation=val)
+    history = model.validation_history_
+    assert model.n_iter_ < 60  # no regularization: it overfits and stops
+    assert model.best_epoch_ == int(np.argmin(history)) + 1
+    assert model.n_iter_ - model.best_epoch_ == 3
+    assert rmse(model, val) == pytest.approx(min(history), rel=1e-5)
+
+
+def test_biased_predictions_include_biases():
+    X = fastwmf.datasets.make_planted_ratings(100, 80, density=0.2, seed=5)
+    model = fastwmf.SGD(factors=4, epochs=3, random_state=0).fit(X)
+    d = 4
+    expected = (model.global_bias_ + model.user_bias_[3] + model.item_bias_[5]
+                + model.user_factors_[3, :d].astype(float) @ model.item_factors_[5, :d])
+    assert model.predict(3, 5) == pytest.approx(expected, rel=1e-5)
+
+
+def test_biased_fold_in_solves_the_ridge_problem():
+    X = fastwmf.datasets.make_planted_ratings(100, 80, density=0.2, seed=6)
+    model = fastwmf.SGD(factors=4, epochs=3, random_state=0, regularization=0.3,
+                        bias_regularization=0.1, nu=1.0, dtype="float64").fit(X)
+    folded = model.fold_in(X[:5])
+    V = model.item_factors_[:, :4]
+    for r in range(5):
+        items = X[r].indices
+        n_r = len(items)
+        features = np.hstack([V[items], np.ones((n_r, 1))])
+        residual = X[r].data - model.global_bias_ - model.item_bias_[items]
+        penalty = np.diag([0.3 * n_r] * 4 + [0.1 * n_r])
+        solution = np.linalg.solve(features.T @ features + penalty, features.T @ residual)
+        np.testing.assert_allclose(folded[r, :4], solution[:4], rtol=1e-6, atol=1e-9)
+        assert folded[r, 4] == pytest.approx(model.global_bias_ + solution[4], rel=1e-6)
+
+
+def test_save_load_round_trip(tmp_path):
+    X = fastwmf.datasets.make_planted_ratings(60, 50, density=0.2, seed=7)
+    model = fastwmf.SGD(factors=3, epochs=2, random_state=0).fit(X)
+    model.save(tmp_path / "sgd.npz")
+    loaded = fastwmf.load_model(tmp_path / "sgd.npz")
+    assert isinstance(loaded, fastwmf.SGD)
+    assert np.array_equal(loaded.user_factors_, model.user_factors_)
+    assert loaded.global_bias_ == model.global_bias_ and loaded.biased_
+    np.testing.assert_array_equal(loaded.fold_in(X[:3]), model.fold_in(X[:3]))
+
+
+BAD_PARAMS = [
+    ("learning_rate", 0.0, ValueError), ("learning_rate", -0.1, ValueError),
+    ("epochs", 0, ValueError), ("epochs", 1.5, TypeError), ("schedule", "adam", ValueError),
+    ("decay", -1.0, ValueError), ("bias_regularization", -0.1, ValueError),
+    ("init_scale", float("nan"), ValueError), ("patience", 0, ValueError),
+    ("biased", "yes", TypeError), ("factors", 0, ValueError), ("w0", -1.0, ValueError),
+]
+
+
+@pytest.mark.parametrize("name,value,error", BAD_PARAMS, ids=[f"{b[0]}={b[1]}" for b in BAD_PARAMS])
+def test_bad_parameters_name_the_argument(name, value, error):
+    X = random_interactions(20, 15, 0.3, seed=0)
+    with pytest.raises(error, match=name):
+        fastwmf.SGD(**{"factors": 3, "epochs": 1, name: value}).fit(X)
+
+
+def test_inconsistent_settings_are_rejected():
+    X = random_interactions(20, 15, 0.3, seed=0)
+    with pytest.raises(ValueError, match="biased"):
+        fastwmf.SGD(factors=3, biased=True, w0=0.5, epochs=1).fit(X)
+    with pytest.raises(ValueError, match="patience"):
+        fastwmf.SGD(factors=3, patience=2, epochs=1).fit(X)
+    with pytest.raises(ValueError, match="validation"):
+        fastwmf.SGD(factors=3, epochs=1).fit(X, validation=random_interactions(20, 10, 0.3, seed=1))
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not os.path.isfile(ML100K), reason="../shared/datasets/ml-100k.zip absent")
+def test_movielens_100k_official_folds_rmse():
+    from fastwmf.datasets import read_ml100k_file
+    scores = []
+    for fold in range(1, 6):
+        train = read_ml100k_file(ML100K, f"u{fold}.base")
+        test = read_ml100k_file(ML100K, f"u{fold}.test")
+        model = fastwmf.SGD(random_state=0).fit(train)
+        scores.append(rmse(model, test))
+    assert np.mean(scores) <= 0.910, scores
