@@ -5,7 +5,7 @@ import logging
 import sys
 import time
 
-from . import DenseSVD, TruncatedSVD, WALS
+from . import SGD, DenseSVD, TruncatedSVD, WALS
 from ._threading import max_threads
 from ._validation import check_int, check_num_threads
 from .datasets import SAMPLE_PARAMS, make_planted_ratings, sample_ratings
@@ -18,6 +18,8 @@ def _demo_models(factors, threads):
         ("WALS explicit (w0=0)", WALS(w0=0.0, regularization=5.0, **common)),
         ("WALS (w0=0.005)", WALS(w0=0.005, regularization=5.0, **common)),
         ("WALS cg (w0=0.005)", WALS(w0=0.005, regularization=5.0, solver="cg", **common)),
+        ("SGD biased (w0=0)", SGD(factors=factors, epochs=30, random_state=0,
+                                  num_threads=threads)),
         ("DenseSVD", DenseSVD(factors=factors, num_threads=threads)),
         ("TruncatedSVD", TruncatedSVD(factors=factors, random_state=0, num_threads=threads)),
     ]
