@@ -201,3 +201,12 @@ def test_movielens_100k_official_folds_rmse():
         model = fastwmf.SGD(random_state=0).fit(train)
         scores.append(rmse(model, test))
     assert np.mean(scores) <= 0.910, scores
+
+
+@pytest.mark.parametrize("cls,steps", [(fastwmf.WALS, {"iterations": 3}),
+                                       (fastwmf.SGD, {"epochs": 3})])
+def test_progress_bar_counts_iterations(capsys, cls, steps):
+    X = random_interactions(20, 15, 0.3, seed=0)
+    cls(factors=2, show_progress=True, random_state=0, **steps).fit(X)
+    err = capsys.readouterr().err
+    assert "3/3" in err
