@@ -309,3 +309,13 @@ def test_fold_in_uses_the_fitted_objective(small_matrix):
     model.set_params(w0=5.0, regularization=10.0, solver="bogus")
     np.testing.assert_array_equal(model.fold_in(small_matrix[:4]), before)
     assert model.fit_params_["w0"] == 0.3
+
+
+@pytest.mark.parametrize("start", [1e-300, 1e-310, 0.0])
+def test_cg_warm_start_near_zero_stays_finite(small_matrix, start):
+    # Row 3 is empty: its solution is 0 and warm starts decay into subnormals.
+    problem, W, A, reg_u, _, U, V = _setup(small_matrix, w0=0.3, regularization=0.1, nu=0.0)
+    out = np.full_like(U, start)
+    problem.solve(problem.users, problem.items, V, out, "cg", 4)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[3], 0.0, atol=1e-200)

@@ -18,6 +18,9 @@ from .linalg import cholesky_solve_inplace
 #: CG stops once the squared residual falls below this fraction of its start.
 CG_RESIDUAL_TOLERANCE = 1e-24
 
+#: Squared norms below this are treated as zero (far above float64 subnormals).
+CG_TINY = 1e-250
+
 #: CG stops on a direction whose curvature ``p.Ap / p.p`` is below this
 #: fraction of the largest seen in the row (pAp <= 0 included).
 CG_CURVATURE_TOLERANCE = 1e-12
@@ -120,7 +123,9 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
             rs_stop = CG_RESIDUAL_TOLERANCE * rs
             max_curvature = 0.0
             for _ in range(cg_steps):
-                if rs <= rs_stop or rs == 0.0:
+                # written so that NaN also stops: a warm start near 0 decays
+                # into subnormals, where rounded dot products can reach 0 or NaN
+                if not (rs > rs_stop and rs > CG_TINY):
                     break
                 _apply_system(p, Ap, indices, confidence, other, gramian, wi,
                               col_weights, row_reg[i], lo, hi)
@@ -131,9 +136,11 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
                     pp += p[t] * p[t]
                 # a direction with no curvature relative to earlier ones is rounding
                 # noise in the null space of a singular system: stepping along it diverges
+                if not (pp > CG_TINY and pAp > 0.0):
+                    break
                 curvature = pAp / pp
                 max_curvature = max(max_curvature, curvature)
-                if curvature <= CG_CURVATURE_TOLERANCE * max_curvature:
+                if not (curvature > CG_CURVATURE_TOLERANCE * max_curvature):
                     break
                 alpha = rs / pAp
                 rs_new = 0.0
