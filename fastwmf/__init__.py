@@ -6,7 +6,7 @@ first use and are cached on disk).
 
 from . import datasets, evaluation, weights
 from .io import ModelFileError, load_model, save_model
-from .models import SGD, DenseSVD, FactorModel, TruncatedSVD, WALS
+from .models import SGD, DenseSVD, FactorModel, Popularity, TruncatedSVD, WALS
 from .models.base import NotFittedError
 from .weights import popularity_weights
 
@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "datasets", "evaluation", "weights",
-    "WALS", "SGD", "DenseSVD", "TruncatedSVD", "FactorModel",
+    "WALS", "SGD", "DenseSVD", "TruncatedSVD", "Popularity", "FactorModel",
     "load_model", "save_model", "ModelFileError", "NotFittedError",
     "popularity_weights", "__version__",
 ]

@@ -26,8 +26,8 @@ class ModelFileError(ValueError):
 
 
 def _model_classes():
-    from .models import SGD, DenseSVD, TruncatedSVD, WALS
-    return {cls.__name__: cls for cls in (WALS, SGD, DenseSVD, TruncatedSVD)}
+    from .models import SGD, DenseSVD, Popularity, TruncatedSVD, WALS
+    return {cls.__name__: cls for cls in (WALS, SGD, DenseSVD, TruncatedSVD, Popularity)}
 
 
 def _json_params(model):

@@ -116,3 +116,16 @@ def test_row_chunks_cover_rows_in_order(row_cost):
     work = np.add.reduceat(counts + row_cost, bounds[:-1])
     assert work.max() <= 1.5 * work.mean() + 100 + row_cost
     assert len(row_chunks(np.zeros(1, dtype=np.int64))) == 1
+
+
+def test_popularity_recommends_most_interacted_unseen_items():
+    X = random_interactions(30, 12, 0.4, seed=8)
+    model = fastwmf.Popularity().fit(X)
+    counts = np.bincount(X.indices, minlength=12)
+    ids, scores = model.recommend([0, 1], k=3, exclude=X[[0, 1]])
+    for row, user in enumerate([0, 1]):
+        expected = naive.topk(counts.astype(float), 3, set(X[user].indices))
+        np.testing.assert_array_equal(ids[row], expected)
+        np.testing.assert_array_equal(scores[row], counts[expected])
+    new_ids, _ = model.recommend_new(X[:2], k=3)
+    np.testing.assert_array_equal(new_ids, ids)

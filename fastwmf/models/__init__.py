@@ -1,8 +1,9 @@
 """Estimator classes over a shared factor-model interface."""
 
 from .base import FactorModel
+from .popularity import Popularity
 from .sgd import SGD
 from .svd import DenseSVD, TruncatedSVD
 from .wals import WALS
 
-__all__ = ["FactorModel", "WALS", "SGD", "DenseSVD", "TruncatedSVD"]
+__all__ = ["FactorModel", "WALS", "SGD", "DenseSVD", "TruncatedSVD", "Popularity"]

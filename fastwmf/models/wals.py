@@ -6,7 +6,7 @@ import time
 import numpy as np
 
 from .._threading import thread_limits
-from .._validation import check_choice, check_int, check_interactions
+from .._validation import check_bool, check_choice, check_int, check_interactions
 from ._problem import Problem
 from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
@@ -82,6 +82,10 @@ class WALS(FactorModel):
     calculate_loss : bool, default True
         Record the objective after each iteration in ``loss_history_``; costs
         ``O(nnz d + (m + n) d^2)`` per iteration.
+    warm_start : bool, default False
+        Start the next :meth:`fit` from the current factors when their shape
+        and dtype match the new problem (e.g. while tuning ``w0``); otherwise
+        from random factors.
 
     Attributes
     ----------
@@ -125,7 +129,7 @@ class WALS(FactorModel):
     def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
                  solver="cholesky", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
                  dtype="float32", random_state=None, num_threads=0, show_progress=False,
-                 callback=None, calculate_loss=True):
+                 callback=None, calculate_loss=True, warm_start=False):
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -142,6 +146,7 @@ class WALS(FactorModel):
         self.show_progress = show_progress
         self.callback = callback
         self.calculate_loss = calculate_loss
+        self.warm_start = warm_start
 
     # ------------------------------------------------------------ checks
     def _checked_params(self):
@@ -150,6 +155,7 @@ class WALS(FactorModel):
         params["iterations"] = check_int(self.iterations, "iterations", low=1)
         params["solver"] = check_choice(self.solver, "solver", SOLVERS)
         params["cg_steps"] = check_int(self.cg_steps, "cg_steps", low=1)
+        params["warm_start"] = check_bool(self.warm_start, "warm_start")
         return params
 
     def _problem(self, data, user_weights, item_weights, params):
@@ -196,9 +202,14 @@ class WALS(FactorModel):
         d = params["factors"]
         dtype = params["dtype"]
         rng = params["rng"]
-        scale = 0.1 / np.sqrt(d)
-        U = (rng.standard_normal((m, d)) * scale).astype(dtype)
-        V = (rng.standard_normal((n, d)) * scale).astype(dtype)
+        if (params["warm_start"] and self.is_fitted
+                and self.user_factors_.shape == (m, d) and self.item_factors_.shape == (n, d)
+                and self.user_factors_.dtype == dtype):
+            U, V = self.user_factors_.copy(), self.item_factors_.copy()
+        else:
+            scale = 0.1 / np.sqrt(d)
+            U = (rng.standard_normal((m, d)) * scale).astype(dtype)
+            V = (rng.standard_normal((n, d)) * scale).astype(dtype)
         history = []
         progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0

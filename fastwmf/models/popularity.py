@@ -1,0 +1,47 @@
+"""Most-popular baseline: every user gets the items with the most interactions."""
+
+import time
+
+import numpy as np
+
+from .._validation import check_interactions, check_num_threads
+from .base import FactorModel
+
+
+class Popularity(FactorModel):
+    """Rank items by their number of stored entries in the training data.
+
+    A rank-1 factor model (user factors 1, item factors the counts), so it
+    shares ``recommend``, exclusion of seen items, evaluation and
+    persistence with the other models. ``predict`` returns the count.
+
+    Parameters
+    ----------
+    num_threads : int, default 0
+        Threads for ``recommend`` (``0``: all).
+    """
+
+    _fitted_values = ("fit_time_",)
+
+    def __init__(self, num_threads=0):
+        self.num_threads = num_threads
+
+    def fit(self, X):
+        """Count each item's stored entries in ``X`` (users x items).
+
+        Returns
+        -------
+        self
+        """
+        started = time.perf_counter()
+        check_num_threads(self.num_threads)
+        data = check_interactions(X, "X")
+        counts = np.bincount(data.indices, minlength=data.shape[1]).astype(np.float64)
+        self.user_factors_ = np.ones((data.shape[0], 1))
+        self.item_factors_ = counts[:, None].copy()
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def _fold_in(self, data):
+        """Every new user gets the same popularity ranking."""
+        return np.ones((data.shape[0], 1))
