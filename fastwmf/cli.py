@@ -1,15 +1,212 @@
-"""The ``fastwmf`` console script."""
+"""The ``fastwmf`` console script: fit, recommend, evaluate, tune, demo.
+
+Every command exits 0 on success and 2 with one ``fastwmf: error: ...`` line
+on bad input.
+"""
 
 import argparse
 import logging
+import os
 import sys
 import time
 
-from . import SGD, DenseSVD, TruncatedSVD, WALS
+import numpy as np
+import scipy.sparse as sp
+
+from . import SGD, DenseSVD, Popularity, TruncatedSVD, WALS
 from ._threading import max_threads
 from ._validation import check_int, check_num_threads
-from .datasets import SAMPLE_PARAMS, make_planted_ratings, sample_ratings
-from .evaluation import recall_at_k, rmse, split_entries
+from .datasets import SAMPLE_PARAMS, load_interactions, make_planted_ratings, sample_ratings
+from .evaluation import evaluate, recall_at_k, rmse, split_entries, split_per_user
+from .io import ModelFileError, load_model
+
+MODELS = ("wals", "sgd", "svd", "truncated-svd", "popularity")
+
+
+class CommandError(ValueError):
+    """A command-line input that cannot be used (reported in one line)."""
+
+
+# ----------------------------------------------------------------- data
+
+def _column(value):
+    return int(value) if value.isdigit() else value
+
+
+def _add_table_args(parser):
+    group = parser.add_argument_group("table columns (CSV/TSV/Parquet input)")
+    group.add_argument("--user-col", type=_column, default=0,
+                       help="user id column: name or 0-based position (default 0)")
+    group.add_argument("--item-col", type=_column, default=1,
+                       help="item id column: name or 0-based position (default 1)")
+    group.add_argument("--value-col", type=_column, default=None,
+                       help="value column (rating, count); omitted: 1 per row (implicit)")
+    group.add_argument("--weight-col", type=_column, default=None,
+                       help="per-entry confidence weight column (optional)")
+    group.add_argument("--sep", default=None,
+                       help="field separator; default from the extension (.csv ',' .tsv tab)")
+    group.add_argument("--no-header", action="store_true",
+                       help="the first line is data, not column names")
+    group.add_argument("--binarize", action="store_true",
+                       help="treat every stored entry as an interaction of value 1")
+
+
+def read_table(path, args):
+    """``(matrix, weights, user_ids, item_ids)`` from a table or MatrixMarket file."""
+    if str(path).endswith((".mtx", ".mtx.gz")):
+        import scipy.io
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"input: no file at {path!r}")
+        matrix = sp.csr_matrix(scipy.io.mmread(path))
+        weights, user_ids, item_ids = None, np.arange(matrix.shape[0]), np.arange(matrix.shape[1])
+    else:
+        data = load_interactions(path, args.user_col, args.item_col, value_col=args.value_col,
+                                 weight_col=args.weight_col, sep=args.sep,
+                                 header=not args.no_header)
+        matrix, user_ids, item_ids = data.matrix, data.user_ids, data.item_ids
+        weights = data.weights.data if data.weights is not None else None
+    if args.binarize:
+        matrix = matrix.copy()
+        matrix.data = np.ones_like(matrix.data)
+    return matrix, weights, user_ids, item_ids
+
+
+def _reindex(matrix, row_ids, col_ids, model, what):
+    """Map a table's rows/columns to the model's indices, dropping unknown labels."""
+    rows = _positions(model.user_ids_, row_ids, model.n_users)
+    cols = _positions(model.item_ids_, col_ids, model.n_items)
+    coo = matrix.tocoo()
+    keep = (rows[coo.row] >= 0) & (cols[coo.col] >= 0)
+    dropped = int((~keep).sum())
+    if dropped:
+        print(f"fastwmf: {what}: left out {dropped} entries with users or items unknown "
+              f"to the model", file=sys.stderr)
+    return sp.csr_matrix((coo.data[keep], (rows[coo.row[keep]], cols[coo.col[keep]])),
+                         shape=(model.n_users, model.n_items))
+
+
+def _positions(model_ids, labels, n):
+    """Model index of each label, -1 where the model does not know it."""
+    if model_ids is None:
+        model_ids = np.arange(n)
+    lookup = {_plain(label): i for i, label in enumerate(model_ids)}
+    return np.array([lookup.get(_plain(label), -1) for label in labels], dtype=np.int64)
+
+
+def _plain(label):
+    return label.item() if isinstance(label, np.generic) else label
+
+
+# --------------------------------------------------------------- models
+
+def _build_model(args):
+    common = dict(num_threads=args.threads)
+    if args.model == "wals":
+        return WALS(factors=args.factors, w0=args.w0, regularization=args.regularization,
+                    nu=args.nu, iterations=args.iterations, solver=args.solver,
+                    cg_steps=args.cg_steps, confidence=args.confidence, alpha=args.alpha,
+                    dtype=args.dtype, random_state=args.seed, show_progress=not args.quiet,
+                    **common)
+    if args.model == "sgd":
+        return SGD(factors=args.factors, epochs=args.iterations, w0=args.w0,
+                   regularization=args.regularization, nu=args.nu, confidence=args.confidence,
+                   alpha=args.alpha, dtype=args.dtype, random_state=args.seed,
+                   show_progress=not args.quiet, **common)
+    if args.model == "svd":
+        return DenseSVD(factors=args.factors, **common)
+    if args.model == "truncated-svd":
+        return TruncatedSVD(factors=args.factors, random_state=args.seed, **common)
+    return Popularity(**common)
+
+
+def _fit(model, matrix, weights):
+    if weights is not None:
+        if not isinstance(model, (WALS, SGD)):
+            raise CommandError(f"--weight-col is not used by --model {type(model).__name__}")
+        return model.fit(matrix, weights=weights)
+    return model.fit(matrix)
+
+
+# ------------------------------------------------------------- commands
+
+def cmd_fit(args):
+    matrix, weights, user_ids, item_ids = read_table(args.input, args)
+    model = _build_model(args)
+    started = time.perf_counter()
+    _fit(model, matrix, weights)
+    model.user_ids_, model.item_ids_ = user_ids, item_ids
+    model.save(args.output)
+    print(f"fitted {type(model).__name__} on {matrix.shape[0]} users x {matrix.shape[1]} items "
+          f"({matrix.nnz} entries) in {time.perf_counter() - started:.2f} s; "
+          f"saved to {args.output}")
+
+
+def cmd_recommend(args):
+    model = load_model(args.model_file)
+    users = _positions(model.user_ids_, [_parse_label(u, model.user_ids_) for u in args.users],
+                       model.n_users)
+    unknown = [label for label, index in zip(args.users, users) if index < 0]
+    if unknown:
+        raise CommandError(f"--users: unknown to the model: {', '.join(unknown[:5])}")
+    exclude = None
+    if args.exclude:
+        matrix, _, row_ids, col_ids = read_table(args.exclude, args)
+        exclude = _reindex(matrix, row_ids, col_ids, model, "--exclude")[users]
+    ids, scores = model.recommend(users, k=args.k, exclude=exclude)
+    labels = model.item_ids_ if model.item_ids_ is not None else np.arange(model.n_items)
+    print("user\trank\titem\tscore")
+    for row, user in enumerate(args.users):
+        for rank, (item, score) in enumerate(zip(ids[row], scores[row]), start=1):
+            if item >= 0:
+                print(f"{user}\t{rank}\t{_plain(labels[item])}\t{score:.6g}")
+
+
+def _parse_label(text, model_ids):
+    if model_ids is not None and model_ids.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            return text
+    return text
+
+
+def cmd_evaluate(args):
+    model = load_model(args.model_file)
+    parts = []
+    for path, what in ((args.train, "--train"), (args.test, "--test")):
+        matrix, _, row_ids, col_ids = read_table(path, args)
+        parts.append(_reindex(matrix, row_ids, col_ids, model, what))
+    results = evaluate(model, parts[0], parts[1], k=args.k, metrics=args.metrics)
+    for name, value in results.items():
+        print(f"{name}\t{value:.6g}" if isinstance(value, float) else f"{name}\t{value}")
+
+
+def cmd_tune(args):
+    from .tuning import plot_tuning, tune_w0
+    matrix, _, user_ids, item_ids = read_table(args.input, args)
+    train, validation = split_per_user(matrix, test_fraction=args.validation_fraction,
+                                       seed=args.seed)
+    params = dict(iterations=args.iterations, nu=args.nu, confidence=args.confidence,
+                  alpha=args.alpha, random_state=args.seed, num_threads=args.threads,
+                  dtype=args.dtype)
+    if not args.factors_grid:
+        params["factors"] = args.factors
+    if not args.regularization_grid:
+        params["regularization"] = args.regularization
+    result = tune_w0(train, validation, w0_values=args.w0_grid,
+                     regularization_values=args.regularization_grid or None,
+                     factors_values=args.factors_grid or None, metric=args.metric,
+                     params=params, show_progress=not args.quiet)
+    print(result.to_markdown())
+    print(f"best: {result.best_params} {result.metric}={result.best_score:.4f}")
+    if args.plot:
+        plot_tuning(result, args.plot)
+        print(f"plot written to {args.plot}")
+    if args.output:
+        model = WALS(**dict(params, **result.best_params)).fit(matrix)
+        model.user_ids_, model.item_ids_ = user_ids, item_ids
+        model.save(args.output)
+        print(f"refitted the best setting on all of {args.input}; saved to {args.output}")
 
 
 def _demo_models(factors, threads):
@@ -22,11 +219,12 @@ def _demo_models(factors, threads):
                                   num_threads=threads)),
         ("DenseSVD", DenseSVD(factors=factors, num_threads=threads)),
         ("TruncatedSVD", TruncatedSVD(factors=factors, random_state=0, num_threads=threads)),
+        ("Popularity", Popularity(num_threads=threads)),
     ]
 
 
-def run_demo(quick=False, factors=8, threads=0, out=sys.stdout):
-    """Fit WALS and the SVD baselines on the embedded sample; print a table.
+def run_demo(quick=False, factors=8, threads=0, out=None):
+    """Fit WALS, SGD and the baselines on the embedded sample; print a table.
 
     Parameters
     ----------
@@ -35,8 +233,8 @@ def run_demo(quick=False, factors=8, threads=0, out=sys.stdout):
     factors : int
     threads : int
         Numba threads (0: all).
-    out : file
-        Where the table goes.
+    out : file, optional
+        Where the table goes (default: standard output).
 
     Returns
     -------
@@ -45,6 +243,7 @@ def run_demo(quick=False, factors=8, threads=0, out=sys.stdout):
     """
     factors = check_int(factors, "factors", low=1)
     check_num_threads(threads, "threads")
+    out = sys.stdout if out is None else out
     if quick:
         X = make_planted_ratings(600, 300, rank=SAMPLE_PARAMS["rank"], density=0.1,
                                  noise=SAMPLE_PARAMS["noise"], seed=SAMPLE_PARAMS["seed"])
@@ -63,28 +262,125 @@ def run_demo(quick=False, factors=8, threads=0, out=sys.stdout):
         started = time.perf_counter()
         model.fit(train)
         seconds = time.perf_counter() - started
-        row = {"model": name, "fit_seconds": seconds, "rmse": rmse(model, test),
+        # popularity scores are counts, not ratings: no RMSE
+        error = float("nan") if isinstance(model, Popularity) else rmse(model, test)
+        row = {"model": name, "fit_seconds": seconds, "rmse": error,
                "recall@10": recall_at_k(model, train, test, k=10)}
         rows.append(row)
-        print(f"{name:<24} {seconds:>8.2f} {row['rmse']:>10.4f} {row['recall@10']:>10.4f}",
-              file=out)
+        shown = "-" if np.isnan(error) else f"{error:.4f}"
+        print(f"{name:<24} {seconds:>8.2f} {shown:>10} {row['recall@10']:>10.4f}", file=out)
     return rows
+
+
+def cmd_demo(args):
+    run_demo(quick=args.quick, factors=args.factors, threads=args.threads)
+
+
+# --------------------------------------------------------------- parser
+
+def _add_model_args(parser, with_model=True):
+    group = parser.add_argument_group("model")
+    if with_model:
+        group.add_argument("--model", choices=MODELS, default="wals",
+                           help="estimator (default wals)")
+    group.add_argument("--factors", type=int, default=64, help="latent dimension (default 64)")
+    group.add_argument("--w0", type=float, default=0.1,
+                       help="weight of unobserved entries (default 0.1)")
+    group.add_argument("--regularization", type=float, default=0.1,
+                       help="L2 strength (default 0.1)")
+    group.add_argument("--nu", type=float, default=0.0,
+                       help="frequency-scaling exponent of the regularization (default 0)")
+    group.add_argument("--iterations", type=int, default=15,
+                       help="ALS iterations, or SGD epochs (default 15)")
+    group.add_argument("--solver", choices=("cholesky", "cg"), default="cholesky",
+                       help="WALS row solver (default cholesky)")
+    group.add_argument("--cg-steps", type=int, default=3,
+                       help="conjugate-gradient steps per row for --solver cg (default 3)")
+    group.add_argument("--confidence", choices=("linear", "log"), default=None,
+                       help="implicit-feedback confidence transform of the values (optional)")
+    group.add_argument("--alpha", type=float, default=1.0,
+                       help="confidence scale for --confidence (default 1)")
+    group.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                       help="factor precision (default float32)")
+    group.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    group.add_argument("--threads", type=int, default=0, help="Numba threads, 0 for all")
 
 
 def build_parser():
     """The argument parser of the ``fastwmf`` command."""
     parser = argparse.ArgumentParser(
-        prog="fastwmf", description="Weighted matrix factorization for recommender systems.")
+        prog="fastwmf",
+        description="Weighted matrix factorization for recommender systems. Tables are CSV/TSV "
+                    "(optionally compressed) or Parquet files with one (user, item[, value]) "
+                    "row per interaction; .mtx files are read as MatrixMarket matrices.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = commands.add_parser("fit", help="fit a model to a table and save it",
+                              description="Fit a model to an interaction table and save it "
+                                          "(with the original user and item ids).")
+    fit.add_argument("input", help="interaction table (.csv, .tsv, .parquet) or .mtx file")
+    fit.add_argument("-o", "--output", required=True, help="where to write the model (.npz)")
+    _add_table_args(fit)
+    _add_model_args(fit)
+    fit.set_defaults(handler=cmd_fit)
+
+    rec = commands.add_parser("recommend", help="top-k items for given users",
+                              description="Print the top-k items for each user as TSV "
+                                          "(user, rank, item, score), original ids in and out.")
+    rec.add_argument("model_file", help="a model saved by 'fastwmf fit'")
+    rec.add_argument("--users", nargs="+", required=True, help="user ids as in the table")
+    rec.add_argument("-k", type=int, default=10, help="items per user (default 10)")
+    rec.add_argument("--exclude", default=None,
+                     help="table of interactions to leave out (e.g. the training table)")
+    _add_table_args(rec)
+    rec.set_defaults(handler=cmd_recommend)
+
+    ev = commands.add_parser("evaluate", help="ranking and rating metrics on a test table",
+                             description="Evaluate a saved model: training items are excluded "
+                                         "from each user's ranking; entries with ids unknown "
+                                         "to the model are left out (and counted).")
+    ev.add_argument("model_file", help="a model saved by 'fastwmf fit'")
+    ev.add_argument("--train", required=True, help="training table (items to exclude)")
+    ev.add_argument("--test", required=True, help="test table")
+    ev.add_argument("-k", type=int, nargs="+", default=[10], help="cut-off(s) (default 10)")
+    ev.add_argument("--metrics", nargs="+", default=None,
+                    help="subset of: precision recall ndcg map hit_rate coverage auc rmse mae")
+    _add_table_args(ev)
+    ev.set_defaults(handler=cmd_evaluate)
+
+    tune = commands.add_parser("tune", help="search w0 (and regularization, factors)",
+                               description="Hold out a per-user validation split, search w0 "
+                                           "(and optionally regularization and factors) for "
+                                           "WALS, print the table and the best setting.")
+    tune.add_argument("input", help="interaction table (.csv, .tsv, .parquet) or .mtx file")
+    tune.add_argument("--w0-grid", type=float, nargs="+",
+                      default=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
+                      help="w0 values to try (default 0.001 ... 1)")
+    tune.add_argument("--regularization-grid", type=float, nargs="+", default=[],
+                      help="regularization values to try (default: --regularization only)")
+    tune.add_argument("--factors-grid", type=int, nargs="+", default=[],
+                      help="factor counts to try (default: --factors only)")
+    tune.add_argument("--metric", default="ndcg@10", help="validation metric (default ndcg@10)")
+    tune.add_argument("--validation-fraction", type=float, default=0.2,
+                      help="share of each user's entries held out (default 0.2)")
+    tune.add_argument("--plot", default=None, help="write a PNG of the metric against w0")
+    tune.add_argument("-o", "--output", default=None,
+                      help="refit the best setting on all data and save it here")
+    _add_table_args(tune)
+    _add_model_args(tune, with_model=False)
+    tune.set_defaults(handler=cmd_tune)
+
     demo = commands.add_parser(
-        "demo", help="fit WALS and the SVD baselines on the embedded sample and print a table",
-        description="Fit WALS and the SVD baselines on a generated sample (no download) and "
+        "demo", help="fit every model on the embedded sample and print a table",
+        description="Fit WALS, SGD and the baselines on a generated sample (no download) and "
                     "print fit time, held-out RMSE and recall@10 for each.")
     demo.add_argument("--quick", action="store_true", help="use a smaller sample")
     demo.add_argument("--factors", type=int, default=8, help="latent dimension (default 8)")
     demo.add_argument("--threads", type=int, default=0,
                       help="Numba threads, 0 for all (default 0)")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 
@@ -94,9 +390,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     try:
-        if args.command == "demo":
-            run_demo(quick=args.quick, factors=args.factors, threads=args.threads)
-    except (ValueError, TypeError) as exc:
-        print(f"fastwmf: error: {exc}", file=sys.stderr)
+        args.handler(args)
+    except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError,
+            ModelFileError) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"fastwmf: error: {message}", file=sys.stderr)
         return 2
     return 0

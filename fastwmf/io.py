@@ -20,6 +20,9 @@ FORMAT_NAME = "fastwmf-model"
 FORMAT_VERSION = 1
 _HEADER = "__header__"
 
+#: Optional arrays of original user and item labels (index -> label).
+LABEL_ARRAYS = ("user_ids_", "item_ids_")
+
 
 class ModelFileError(ValueError):
     """A model file is missing pieces, corrupted, or from a newer version."""
@@ -67,9 +70,14 @@ def save_model(model, path):
         "class": type(model).__name__,
         "params": _json_params(model),
         "values": {name: getattr(model, name) for name in model._fitted_values},
-        "arrays": list(model._fitted_arrays),
+        "arrays": list(model._fitted_arrays) + [
+            name for name in LABEL_ARRAYS if getattr(model, name, None) is not None],
     }
-    arrays = {name: getattr(model, name) for name in model._fitted_arrays}
+    arrays = {name: getattr(model, name) for name in header["arrays"]}
+    for name in LABEL_ARRAYS:
+        if name in arrays and np.asarray(arrays[name]).dtype.kind not in "iuU":
+            raise TypeError(f"model.{name} must hold integer or string labels to be saved, "
+                            f"got dtype {np.asarray(arrays[name]).dtype}")
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
@@ -156,7 +164,7 @@ def _check_header(header, path):
         raise ModelFileError(f"{path!r} has parameters that {cls.__name__} does not take")
     if not isinstance(values, dict) or not set(values) <= set(cls._fitted_values):
         raise ModelFileError(f"{path!r} has fitted values that {cls.__name__} does not have")
-    if not isinstance(arrays, list) or set(arrays) != set(cls._fitted_arrays):
+    if not isinstance(arrays, list) or set(arrays) - set(LABEL_ARRAYS) != set(cls._fitted_arrays):
         raise ModelFileError(f"{path!r} must hold the arrays {list(cls._fitted_arrays)}, "
                              f"lists {arrays!r}")
     return cls
@@ -183,6 +191,12 @@ def _check_fitted_state(model, path):
             raise ModelFileError(f"{path!r} holds an invalid {name} (need {length} finite "
                                  f"non-negative floats)")
         setattr(model, name, np.ascontiguousarray(value, dtype=np.float64))
+    for name, length in (("user_ids_", U.shape[0]), ("item_ids_", V.shape[0])):
+        value = getattr(model, name, None)
+        if value is not None and (value.ndim != 1 or value.shape[0] != length
+                                  or value.dtype.kind not in "iuU"):
+            raise ModelFileError(f"{path!r} holds invalid {name} (need {length} integer or "
+                                 f"string labels)")
     if "fit_params_" in model._fitted_values:
         _check_fit_params(getattr(model, "fit_params_", None), model, path)
 

@@ -55,6 +55,11 @@ class FactorModel(ParamsMixin):
     #: Names of fitted JSON-serializable attributes saved by :meth:`save`.
     _fitted_values = ()
 
+    #: Original labels of the rows and columns (index -> label), or None.
+    #: Set by the command line from the loaded table; saved when present.
+    user_ids_ = None
+    item_ids_ = None
+
     # -------------------------------------------------------------- state
     @property
     def is_fitted(self):
