@@ -8,7 +8,7 @@ from . import datasets, evaluation, weights
 from .io import ModelFileError, load_model, save_model
 from .models import SGD, DenseSVD, FactorModel, Popularity, TruncatedSVD, WALS
 from .models.base import NotFittedError
-from .weights import popularity_weights
+from .weights import activity_weights, popularity_weights
 
 __version__ = "0.1.0"
 
@@ -16,5 +16,5 @@ __all__ = [
     "datasets", "evaluation", "weights",
     "WALS", "SGD", "DenseSVD", "TruncatedSVD", "Popularity", "FactorModel",
     "load_model", "save_model", "ModelFileError", "NotFittedError",
-    "popularity_weights", "__version__",
+    "popularity_weights", "activity_weights", "__version__",
 ]

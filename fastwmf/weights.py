@@ -63,3 +63,29 @@ def popularity_weights(X, exponent=0.5):
     powered = np.power(counts, exponent)
     return powered * (len(powered) / powered.sum())
 
+
+
+def activity_weights(X, exponent=0.5):
+    """Per-user unobserved weights that grow with each user's activity.
+
+    User ``i`` gets ``max(n_i, 1)**exponent`` scaled to mean 1, where ``n_i``
+    is the number of stored entries: the items a heavy user skipped are
+    stronger evidence of disinterest than a light user's. Pass the result as
+    ``user_weights`` to :meth:`fastwmf.WALS.fit`.
+
+    Parameters
+    ----------
+    X : sparse matrix or (rows, cols, values) tuple
+        The training interactions (users x items).
+    exponent : float, default 0.5
+        ``0`` gives uniform weights.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_users,)
+    """
+    exponent = check_float(exponent, "exponent", low=0.0)
+    data = check_interactions(X, "X")
+    counts = np.maximum(np.diff(data.indptr), 1).astype(np.float64)
+    powered = np.power(counts, exponent)
+    return powered * (len(powered) / powered.sum())

@@ -331,3 +331,10 @@ def test_warm_start_continues_from_current_factors(small_matrix):
     cold = fastwmf.WALS(iterations=3, **kwargs).fit(small_matrix).fit(small_matrix)
     np.testing.assert_array_equal(cold.user_factors_,
                                   fastwmf.WALS(iterations=3, **kwargs).fit(small_matrix).user_factors_)
+
+
+def test_activity_weights_have_mean_one_and_follow_counts(small_matrix):
+    p = fastwmf.activity_weights(small_matrix, exponent=0.5)
+    counts = np.maximum(np.diff(small_matrix.indptr), 1)
+    assert p.mean() == pytest.approx(1.0)
+    np.testing.assert_allclose(p, np.sqrt(counts) / np.sqrt(counts).mean())
