@@ -143,8 +143,8 @@ def cmd_fit(args):
 
 def cmd_recommend(args):
     model = load_model(args.model_file)
-    users = _positions(model.user_ids_, [_parse_label(u, model.user_ids_) for u in args.users],
-                       model.n_users)
+    labels = [_parse_label(u, model.user_ids_) for u in args.users]
+    users = _positions(model.user_ids_, labels, model.n_users)
     unknown = [label for label, index in zip(args.users, users) if index < 0]
     if unknown:
         raise CommandError(f"--users: unknown to the model: {', '.join(unknown[:5])}")
@@ -152,13 +152,14 @@ def cmd_recommend(args):
     if args.exclude:
         matrix, _, row_ids, col_ids = read_table(args.exclude, args)
         exclude = _reindex(matrix, row_ids, col_ids, model, "--exclude")[users]
-    ids, scores = model.recommend(users, k=args.k, exclude=exclude)
-    labels = model.item_ids_ if model.item_ids_ is not None else np.arange(model.n_items)
+    # a saved model speaks its labels when it has them, indices otherwise
+    ids, scores = model.recommend(labels if model.user_ids_ is not None else users,
+                                  k=args.k, exclude=exclude)
     print("user\trank\titem\tscore")
     for row, user in enumerate(args.users):
         for rank, (item, score) in enumerate(zip(ids[row], scores[row]), start=1):
-            if item >= 0:
-                print(f"{user}\t{rank}\t{_plain(labels[item])}\t{score:.6g}")
+            if np.isfinite(score):
+                print(f"{user}\t{rank}\t{_plain(item)}\t{score:.6g}")
 
 
 def _parse_label(text, model_ids):

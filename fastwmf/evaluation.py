@@ -66,6 +66,7 @@ from .kernels.metrics import RANKING_COLUMNS, pointwise_errors, ranking_metrics
 __all__ = [
     "split_entries", "split_per_user", "leave_k_out", "split_temporal", "kfold_entries",
     "rmse", "mae", "recall_at_k", "evaluate", "RANKING_METRICS", "METRICS",
+    "parse_metric", "fold_in_scorer", "LOWER_IS_BETTER",
 ]
 
 #: Metrics reported at each cut-off ``k`` (keys ``"name@k"``).
@@ -627,3 +628,73 @@ def evaluate(model, train, test, k=10, metrics=None, batch_size=4096):
     if "auc" in metrics:
         result["n_users_auc"] = auc_users
     return result
+
+
+#: Metrics where lower is better.
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
+def parse_metric(metric):
+    """``(name, k)`` of a metric key such as ``"ndcg@10"`` or ``"auc"`` (k None)."""
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string such as 'ndcg@10', got {type(metric).__name__}")
+    name, _, cut = metric.partition("@")
+    if name not in METRICS:
+        raise ValueError(f"metric must name one of {list(METRICS)}, got {metric!r}")
+    if name in ("auc", "rmse", "mae"):
+        if cut:
+            raise ValueError(f"metric {name!r} takes no cut-off, got {metric!r}")
+        return name, None
+    if not cut.isdigit() or int(cut) < 1:
+        raise ValueError(f"metric must give a cut-off for {name!r}, e.g. '{name}@10', "
+                         f"got {metric!r}")
+    return name, int(cut)
+
+
+def fold_in_scorer(metric="ndcg@10", hide_fraction=0.2, seed=0):
+    """A scikit-learn scorer for cross-validation over users.
+
+    scikit-learn's splitters hold out whole rows (users), whom a fitted model
+    has never seen. The scorer hides a random ``hide_fraction`` of each
+    held-out user's entries, folds the users in from the rest
+    (:meth:`~fastwmf.models.base.FactorModel.fold_in`) and scores the hidden
+    entries with :func:`evaluate`, the shown ones excluded. ``rmse`` and
+    ``mae`` are negated, so greater is better as scikit-learn expects.
+
+    Parameters
+    ----------
+    metric : str, default "ndcg@10"
+        A key of :func:`evaluate`'s result.
+    hide_fraction : float in (0, 1), default 0.2
+    seed : int, default 0
+        Seeds the hidden/shown split, so every candidate sees the same one.
+
+    Returns
+    -------
+    callable
+        ``scorer(estimator, X, y=None) -> float``, usable as ``scoring=`` in
+        ``GridSearchCV`` and ``cross_val_score``.
+    """
+    name, k = parse_metric(metric)
+    hide_fraction = check_float(hide_fraction, "hide_fraction", low=0.0, low_inclusive=False,
+                                high=1.0)
+    seed = check_int(seed, "seed", low=0)
+
+    def scorer(estimator, X, y=None):
+        shown, hidden = split_per_user(X, test_fraction=hide_fraction, seed=seed)
+        view = _FoldedUsers(estimator.fold_in(shown), estimator.item_factors_,
+                            getattr(estimator, "num_threads", 0))
+        value = evaluate(view, shown, hidden, k=k or 10, metrics=[name])[metric]
+        return -value if name in LOWER_IS_BETTER else value
+
+    scorer.__name__ = f"fold_in_scorer({metric!r})"
+    return scorer
+
+
+class _FoldedUsers:
+    """Factors of folded-in users beside a model's item factors, for evaluate."""
+
+    def __init__(self, user_factors, item_factors, num_threads):
+        self.user_factors_ = user_factors
+        self.item_factors_ = item_factors
+        self.num_threads = num_threads

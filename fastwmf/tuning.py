@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._validation import check_bool, check_float, check_int, check_interactions
-from .evaluation import METRICS, evaluate
+from .evaluation import LOWER_IS_BETTER, evaluate, parse_metric
 from .models.wals import WALS
 
 logger = logging.getLogger(__name__)
@@ -16,7 +16,6 @@ logger = logging.getLogger(__name__)
 #: Default w0 grid: log-spaced, since w0's effect is multiplicative.
 DEFAULT_W0 = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
-_LOWER_IS_BETTER = ("rmse", "mae")
 
 
 @dataclass
@@ -102,7 +101,7 @@ def tune_w0(train, validation, w0_values=DEFAULT_W0, regularization_values=None,
     -------
     TuningResult
     """
-    name, k = _check_metric(metric)
+    name, k = parse_metric(metric)
     w0_values = sorted(_check_grid(w0_values, "w0_values",
                                    lambda v, n: check_float(v, n, low=0.0)))
     regs = _check_grid(regularization_values, "regularization_values",
@@ -129,7 +128,7 @@ def tune_w0(train, validation, w0_values=DEFAULT_W0, regularization_values=None,
         from tqdm.auto import tqdm
         progress = tqdm(total=len(outer) * len(w0_values), desc="tune w0", unit="fit")
     result = TuningResult(metric=metric)
-    sign = 1.0 if name in _LOWER_IS_BETTER else -1.0
+    sign = 1.0 if name in LOWER_IS_BETTER else -1.0
     try:
         for d, reg in outer:
             model = WALS(**params)
@@ -160,22 +159,6 @@ def tune_w0(train, validation, w0_values=DEFAULT_W0, regularization_values=None,
         if progress is not None:
             progress.close()
     return result
-
-
-def _check_metric(metric):
-    if not isinstance(metric, str):
-        raise TypeError(f"metric must be a string such as 'ndcg@10', got {type(metric).__name__}")
-    name, _, cut = metric.partition("@")
-    if name not in METRICS:
-        raise ValueError(f"metric must name one of {list(METRICS)}, got {metric!r}")
-    if name in ("auc", "rmse", "mae"):
-        if cut:
-            raise ValueError(f"metric {name!r} takes no cut-off, got {metric!r}")
-        return name, None
-    if not cut.isdigit() or int(cut) < 1:
-        raise ValueError(f"metric must give a cut-off for {name!r}, e.g. '{name}@10', "
-                         f"got {metric!r}")
-    return name, int(cut)
 
 
 def plot_tuning(result, path):

@@ -6,6 +6,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._threading import thread_limits
+from .._frames import (
+    frame_rows_for_items, frame_to_triples, is_frame, labels_to_index)
 from .._validation import (
     check_bool, check_ids, check_int, check_interactions, check_num_threads)
 from ..kernels.topk import topk_inner_product
@@ -42,6 +44,17 @@ class ParamsMixin:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    def __sklearn_tags__(self):
+        """scikit-learn estimator tags (read only when scikit-learn is installed).
+
+        A transformer of sparse users x items matrices into user embeddings;
+        no target; dense arrays are rejected.
+        """
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False),
+                    transformer_tags=TransformerTags(preserves_dtype=[]),
+                    input_tags=InputTags(sparse=True, two_d_array=False))
+
 
 class FactorModel(ParamsMixin):
     """A fitted ``U V^T`` model: prediction, top-k recommendation, persistence.
@@ -65,6 +78,10 @@ class FactorModel(ParamsMixin):
     def is_fitted(self):
         """Whether the model holds factors."""
         return getattr(self, "user_factors_", None) is not None
+
+    def __sklearn_is_fitted__(self):
+        """Whether ``fit`` has run (scikit-learn's ``check_is_fitted``)."""
+        return self.is_fitted
 
     def _check_fitted(self):
         if not self.is_fitted:
@@ -97,22 +114,78 @@ class FactorModel(ParamsMixin):
     def _threads(self):
         return check_num_threads(getattr(self, "num_threads", 0))
 
+    # --------------------------------------------------------------- labels
+    def _index(self, ids, which, name):
+        """``(indices, was_scalar)`` for ids, or for labels when the model has them."""
+        labels = self.user_ids_ if which == "user" else self.item_ids_
+        n = self.n_users if which == "user" else self.n_items
+        if labels is None:
+            return check_ids(ids, name, n)
+        scalar = np.ndim(ids) == 0
+        wanted = np.atleast_1d(np.asarray(ids))
+        if wanted.ndim != 1:
+            raise ValueError(f"{name} must be a label or a 1-D array of labels, "
+                             f"got shape {wanted.shape}")
+        return labels_to_index(labels, wanted, name), scalar
+
+    def _item_labels(self, ids):
+        """Item labels for result ids (``-1`` padding becomes the padding label)."""
+        if self.item_ids_ is None:
+            return ids
+        labels = self.item_ids_
+        out = labels[np.maximum(ids, 0)]
+        out[ids < 0] = "" if labels.dtype.kind == "U" else -1
+        return out
+
+    def _frame_rows(self, X, weights, columns):
+        """Coerce fold-in input: a frame of new users' rows, or pass through."""
+        if not is_frame(X):
+            return X, weights, None
+        if self.item_ids_ is None:
+            raise ValueError("X: a DataFrame needs a model fitted on a DataFrame (item labels)")
+        if weights is not None:
+            raise ValueError("weights: pass per-entry weights as columns={'weight': ...} "
+                             "with a DataFrame")
+        triples, weights, users = frame_rows_for_items(X, columns, self.item_ids_)
+        rows, cols, values = triples
+        return sp.csr_matrix((np.asarray(values, dtype=np.float64), (rows, cols)),
+                             shape=(len(users), self.n_items)), weights, users
+
+    def _unpack_fit_input(self, X, weights, columns):
+        """``(X, weights, user_labels, item_labels)`` for fit; frames become triples."""
+        if not is_frame(X):
+            if columns is not None:
+                raise ValueError("columns is only used when X is a DataFrame")
+            return X, weights, None, None
+        if weights is not None:
+            raise ValueError("weights: pass per-entry weights as columns={'weight': ...} "
+                             "with a DataFrame")
+        triples, weights, user_labels, item_labels = frame_to_triples(X, columns)
+        rows, cols, values = triples
+        matrix = sp.csr_matrix((np.asarray(values, dtype=np.float64), (rows, cols)),
+                               shape=(len(user_labels), len(item_labels)))
+        if weights is not None:
+            weights = sp.csr_matrix((np.asarray(weights, dtype=np.float64), (rows, cols)),
+                                    shape=matrix.shape)
+        return matrix, weights, user_labels, item_labels
+
     # ---------------------------------------------------------- prediction
     def predict(self, users, items):
         """Predicted scores ``u_i . v_j`` for pairs of ids.
 
         Parameters
         ----------
-        users, items : int or array-like of int
-            Equal-length ids (a scalar pairs with every entry of the other).
+        users, items : label, int or array-like
+            Equal-length ids (a scalar pairs with every entry of the other);
+            labels when the model was fitted on a DataFrame.
 
         Returns
         -------
         float or ndarray of float64
         """
         self._check_fitted()
-        user_ids, user_scalar = check_ids(users, "users", self.n_users)
-        item_ids, item_scalar = check_ids(items, "items", self.n_items)
+        user_ids, user_scalar = self._index(users, "user", "users")
+        item_ids, item_scalar = self._index(items, "item", "items")
         if user_ids.shape != item_ids.shape and not (user_scalar or item_scalar):
             raise ValueError(f"users and items must have one length, got "
                              f"{len(user_ids)} and {len(item_ids)}")
@@ -127,28 +200,31 @@ class FactorModel(ParamsMixin):
 
         Parameters
         ----------
-        users : int or array-like of int
-            User ids.
+        users : int, label or array-like
+            User ids (labels when the model was fitted on a DataFrame).
         k : int, default 10
             Items per user; at most the number of items.
         exclude : sparse matrix, optional
             Items to leave out per user, typically the training rows
             ``train[users]``: shape ``(len(users), n_items)``, row ``r``
             belonging to ``users[r]``.
-        filter_items : array-like of int, optional
-            Items never to recommend.
+        filter_items : array-like, optional
+            Items (ids or labels) never to recommend.
 
         Returns
         -------
-        ids : ndarray of int64, shape (len(users), k) or (k,)
-            Best first; ``-1`` pads a row when fewer than ``k`` items remain.
+        ids : ndarray, shape (len(users), k) or (k,)
+            Item ids best first (item labels for a DataFrame-fitted model);
+            ``-1`` (``""`` for string labels) pads a row when fewer than ``k``
+            items remain.
         scores : ndarray of float64, same shape
             ``-inf`` beside each ``-1``.
         """
         self._check_fitted()
-        user_ids, scalar = check_ids(users, "users", self.n_users)
+        user_ids, scalar = self._index(users, "user", "users")
         ids, scores = self._recommend_for(self.user_factors_[user_ids], k, exclude,
                                           filter_items, "users")
+        ids = self._item_labels(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
     def similar_items(self, items, k=10):
@@ -156,7 +232,8 @@ class FactorModel(ParamsMixin):
 
         Parameters
         ----------
-        items : int or array-like of int
+        items : int, label or array-like
+            Item ids (labels when the model was fitted on a DataFrame).
         k : int, default 10
             At most ``n_items - 1``.
 
@@ -166,61 +243,87 @@ class FactorModel(ParamsMixin):
             As in :meth:`recommend`; scores are cosine similarities.
         """
         self._check_fitted()
-        item_ids, scalar = check_ids(items, "items", self.n_items)
+        item_ids, scalar = self._index(items, "item", "items")
         k = check_int(k, "k", low=1, high=max(self.n_items - 1, 1))
         norms = np.linalg.norm(self.item_factors_.astype(np.float64), axis=1)
         normalized = self.item_factors_ / np.where(norms > 0, norms, 1.0)[:, None]
         own = sp.csr_matrix((np.ones(len(item_ids)), item_ids, np.arange(len(item_ids) + 1)),
                             shape=(len(item_ids), self.n_items))
         ids, scores = self._topk(normalized[item_ids], normalized, k, own, None)
+        ids = self._item_labels(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
-    def fold_in(self, X, weights=None):
+    def fold_in(self, X, weights=None, columns=None):
         """Factors for new users from their interaction rows, items fixed.
 
         Parameters
         ----------
-        X : sparse matrix or (rows, cols, values) tuple, shape (n_new, n_items)
+        X : sparse matrix, (rows, cols, values) tuple or DataFrame
+            Rows of new users, shape ``(n_new, n_items)``; a DataFrame (for a
+            model fitted on one) gives one row per distinct user label, in
+            ascending label order, and its item labels must be known.
         weights : optional
             Per-entry confidences, as in ``fit``.
+        columns : dict, optional
+            Column names for a DataFrame, as in ``fit``.
 
         Returns
         -------
         ndarray, shape (n_new, factors)
         """
         self._check_fitted()
+        X, weights, _ = self._frame_rows(X, weights, columns)
         data = check_interactions(X, "X", weights=weights, n_cols=self.n_items,
                                   allow_empty=True)
         return self._fold_in(data)
+
+    def transform(self, X, weights=None, columns=None):
+        """User embeddings for the rows of ``X`` by fold-in (scikit-learn style).
+
+        Same as :meth:`fold_in`: every row is solved with the item factors
+        fixed, whether or not the model saw that user in ``fit``.
+        """
+        return self.fold_in(X, weights=weights, columns=columns)
+
+    def fit_transform(self, X, **fit_params):
+        """Fit, then return the fitted user factors (one row per user of ``X``)."""
+        return self.fit(X, **fit_params).user_factors_
 
     def _fold_in(self, data):
         """Fold in validated :class:`~fastwmf._validation.Interactions` rows."""
         raise NotImplementedError
 
-    def recommend_new(self, X, k=10, exclude_seen=True, filter_items=None, weights=None):
+    def recommend_new(self, X, k=10, exclude_seen=True, filter_items=None, weights=None,
+                      columns=None):
         """Fold in new users (rows of ``X``) and recommend for them.
 
         Parameters
         ----------
-        X : sparse matrix or (rows, cols, values) tuple, shape (n_new, n_items)
+        X : sparse matrix, (rows, cols, values) tuple or DataFrame
+            As in :meth:`fold_in`.
         k : int, default 10
         exclude_seen : bool, default True
             Leave out the items stored in each row of ``X``.
         filter_items : array-like of int, optional
         weights : optional
             Per-entry confidences, as in ``fit``.
+        columns : dict, optional
+            Column names for a DataFrame, as in ``fit``.
 
         Returns
         -------
         ids, scores : ndarray, shape (n_new, k)
+            As in :meth:`recommend` (item labels for a DataFrame-fitted model).
         """
         self._check_fitted()
         exclude_seen = check_bool(exclude_seen, "exclude_seen")
+        X, weights, _ = self._frame_rows(X, weights, columns)
         data = check_interactions(X, "X", weights=weights, n_cols=self.n_items,
                                   allow_empty=True)
         factors = self._fold_in(data)
         exclude = data.to_scipy() if exclude_seen else None
-        return self._recommend_for(factors, k, exclude, filter_items, "X")
+        ids, scores = self._recommend_for(factors, k, exclude, filter_items, "X")
+        return self._item_labels(ids), scores
 
     # ------------------------------------------------------------ helpers
     def _recommend_for(self, queries, k, exclude, filter_items, rows_name):
@@ -235,7 +338,7 @@ class FactorModel(ParamsMixin):
             exclude = exclude.to_scipy()
         allowed = None
         if filter_items is not None:
-            banned, _ = check_ids(filter_items, "filter_items", self.n_items)
+            banned, _ = self._index(filter_items, "item", "filter_items")
             allowed = np.ones(self.n_items, dtype=np.bool_)
             allowed[banned] = False
         return self._topk(queries, self.item_factors_, k, exclude, allowed)

@@ -26,8 +26,16 @@ class Popularity(FactorModel):
     def __init__(self, num_threads=0):
         self.num_threads = num_threads
 
-    def fit(self, X):
+    def fit(self, X, y=None, *, columns=None):
         """Count each item's stored entries in ``X`` (users x items).
+
+        Parameters
+        ----------
+        X : sparse matrix, (rows, cols, values) tuple or DataFrame
+        y : ignored
+            Present for scikit-learn compatibility (pipelines pass it).
+        columns : dict, optional
+            Column names for a DataFrame, as in :meth:`fastwmf.WALS.fit`.
 
         Returns
         -------
@@ -35,10 +43,12 @@ class Popularity(FactorModel):
         """
         started = time.perf_counter()
         check_num_threads(self.num_threads)
+        X, _, user_labels, item_labels = self._unpack_fit_input(X, None, columns)
         data = check_interactions(X, "X")
         counts = np.bincount(data.indices, minlength=data.shape[1]).astype(np.float64)
         self.user_factors_ = np.ones((data.shape[0], 1))
         self.item_factors_ = counts[:, None].copy()
+        self.user_ids_, self.item_ids_ = user_labels, item_labels
         self.fit_time_ = time.perf_counter() - started
         return self
 

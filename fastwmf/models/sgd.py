@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from .._threading import row_chunks, thread_limits, uniform_chunks
+from .._frames import frame_to_triples, is_frame, labels_to_index
 from .._validation import (
     check_bool, check_choice, check_float, check_int, check_interactions)
 from ..kernels.gramian import weighted_gramian
@@ -169,13 +170,16 @@ class SGD(FactorModel):
         return params
 
     # --------------------------------------------------------------- fit
-    def fit(self, X, weights=None, validation=None, user_weights=None, item_weights=None):
+    def fit(self, X, y=None, *, weights=None, validation=None, user_weights=None,
+            item_weights=None, columns=None):
         """Fit by SGD epochs over the stored entries of ``X``.
 
         Parameters
         ----------
         X : sparse matrix or (rows, cols, values) tuple
             Feedback, users as rows.
+        y : ignored
+            Present for scikit-learn compatibility (pipelines pass it).
         weights : sparse matrix or array-like, optional
             Per-entry confidences, as in :meth:`fastwmf.WALS.fit`.
         validation : sparse matrix or (rows, cols, values) tuple, optional
@@ -183,12 +187,23 @@ class SGD(FactorModel):
             epoch; with ``patience``, used for early stopping.
         user_weights, item_weights : array-like, optional
             Unobserved-weight multipliers (WMF mode), as in WALS.
+        columns : dict, optional
+            Column names when ``X`` (and ``validation``) are DataFrames, as in
+            :meth:`fastwmf.WALS.fit`.
 
         Returns
         -------
         self
         """
         started = time.perf_counter()
+        X, weights, user_labels, item_labels = self._unpack_fit_input(X, weights, columns)
+        if is_frame(validation):
+            if user_labels is None:
+                raise ValueError("validation: a DataFrame needs X as a DataFrame too")
+            (rows, cols, values), _, users, items = frame_to_triples(validation, columns)
+            validation = (labels_to_index(user_labels, users, "validation users")[rows],
+                          labels_to_index(item_labels, items, "validation items")[cols],
+                          values)
         params = self._checked_params()
         data = check_interactions(X, "X", weights=weights)
         check_factors_fit(params["factors"], data.shape)
@@ -250,6 +265,7 @@ class SGD(FactorModel):
         self.biased_ = bool(state.biased)
         self.item_weights_ = q
         self.fit_params_ = objective_params(params, extra=("bias_regularization",))
+        self.user_ids_, self.item_ids_ = user_labels, item_labels
         self.loss_history_ = history
         self.validation_history_ = val_history
         self.best_epoch_ = best_epoch

@@ -32,18 +32,25 @@ class _SVDModel(FactorModel):
                              f"{data.shape}, got {factors}")
         return factors, data
 
-    def fit(self, X):
+    def fit(self, X, y=None, *, columns=None):
         """Fit the rank-``factors`` SVD of ``X`` (users x items).
 
         Parameters
         ----------
-        X : sparse matrix or (rows, cols, values) tuple
+        X : sparse matrix, (rows, cols, values) tuple or DataFrame
+        y : ignored
+            Present for scikit-learn compatibility (pipelines pass it).
+        columns : dict, optional
+            Column names for a DataFrame, as in :meth:`fastwmf.WALS.fit`.
 
         Returns
         -------
         self
         """
         started = time.perf_counter()
+        X, weights, user_labels, item_labels = self._unpack_fit_input(X, None, columns)
+        if weights is not None:
+            raise ValueError(f"columns: a weight column is not used by {type(self).__name__}")
         factors, data = self._checked_data(X)
         left, singular, right_t = self._svd(data, factors)
         order = np.argsort(singular)[::-1]
@@ -51,6 +58,7 @@ class _SVDModel(FactorModel):
         self.user_factors_ = np.ascontiguousarray(left[:, order] * root)
         self.item_factors_ = np.ascontiguousarray(right_t[order].T * root)
         self.singular_values_ = singular[order]
+        self.user_ids_, self.item_ids_ = user_labels, item_labels
         self.fit_time_ = time.perf_counter() - started
         return self
 

@@ -175,7 +175,8 @@ class WALS(FactorModel):
         return params, self._problem(data, user_weights, item_weights, params)
 
     # --------------------------------------------------------------- fit
-    def fit(self, X, weights=None, user_weights=None, item_weights=None):
+    def fit(self, X, y=None, *, weights=None, user_weights=None, item_weights=None,
+            columns=None):
         """Fit the factors to a users x items feedback matrix.
 
         Parameters
@@ -183,6 +184,8 @@ class WALS(FactorModel):
         X : sparse matrix or (rows, cols, values) tuple
             Feedback, users as rows. Any scipy.sparse format; duplicates are
             summed.
+        y : ignored
+            Present for scikit-learn compatibility (pipelines pass it).
         weights : sparse matrix or array-like, optional
             Per-entry confidences ``c_ij >= 0``: a sparse matrix with the stored
             entries of ``X`` or one value per stored entry. Not combinable with
@@ -191,12 +194,19 @@ class WALS(FactorModel):
             Per-user ``p_i`` and per-item ``q_j`` multipliers of ``w0`` for the
             unobserved entries (default 1); see
             :func:`fastwmf.weights.popularity_weights`.
+        columns : dict, optional
+            When ``X`` is a DataFrame: the column names of the roles
+            ``"user"``, ``"item"`` (default ``"user"``, ``"item"``),
+            ``"value"`` (default: 1 per row) and ``"weight"``. Labels of any
+            type are numbered in ascending order and kept in ``user_ids_`` /
+            ``item_ids_``; the model then takes and returns labels.
 
         Returns
         -------
         self
         """
         started = time.perf_counter()
+        X, weights, user_labels, item_labels = self._unpack_fit_input(X, weights, columns)
         params, problem = self._prepare(X, weights, user_weights, item_weights)
         m, n = problem.shape
         d = params["factors"]
@@ -244,6 +254,7 @@ class WALS(FactorModel):
         self.item_factors_ = V
         self.item_weights_ = problem.items.row_weights
         self.fit_params_ = objective_params(params)
+        self.user_ids_, self.item_ids_ = user_labels, item_labels
         self.loss_history_ = history
         self.n_iter_ = n_iter
         self.fit_time_ = time.perf_counter() - started
