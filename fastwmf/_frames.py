@@ -4,19 +4,31 @@ pandas is not imported here: any object with ``columns`` and ``__getitem__``
 returning array-likes (pandas, and polars through ``to_numpy``) works.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from numpy.typing import NDArray
+    from typing_extensions import TypeGuard
+
+    from .models.base import DataFrameLike
 
 #: Column roles and their default names.
 DEFAULT_COLUMNS = {"user": "user", "item": "item", "value": None, "weight": None}
 
 
-def is_frame(X):
+def is_frame(X: object) -> TypeGuard[DataFrameLike]:
     """Whether ``X`` looks like a DataFrame (has columns, is not a matrix or tuple)."""
     return hasattr(X, "columns") and not isinstance(X, (tuple, np.ndarray)) \
         and not hasattr(X, "tocsr")
 
 
-def check_columns(columns):
+def check_columns(columns: dict[str, Any] | None) -> dict[str, Any]:
     """Merge ``columns`` into the defaults after checking its keys."""
     if columns is None:
         return dict(DEFAULT_COLUMNS)
@@ -51,7 +63,10 @@ def _labels(values, role):
     return labels, codes.astype(np.int64)
 
 
-def frame_to_triples(frame, columns):
+def frame_to_triples(
+        frame: DataFrameLike, columns: dict[str, Any] | None,
+) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[Any]], NDArray[Any] | None,
+           NDArray[Any], NDArray[Any]]:
     """``((rows, cols, values), weights, user_labels, item_labels)`` from a frame.
 
     Users and items are numbered in ascending label order.
@@ -69,7 +84,10 @@ def frame_to_triples(frame, columns):
     return (rows, cols, values), weights, user_labels, item_labels
 
 
-def frame_rows_for_items(frame, columns, item_labels):
+def frame_rows_for_items(
+        frame: DataFrameLike, columns: dict[str, Any] | None, item_labels: NDArray[Any],
+) -> tuple[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[Any]], NDArray[Any] | None,
+           NDArray[Any]]:
     """New users' rows of a frame in the item index space of a fitted model.
 
     Returns ``((rows, cols, values), weights, user_labels)``; rows follow the
@@ -81,7 +99,8 @@ def frame_rows_for_items(frame, columns, item_labels):
     return (rows, index[cols], values), weights, users
 
 
-def labels_to_index(labels, wanted, name):
+def labels_to_index(labels: NDArray[Any], wanted: NDArray[Any], name: str,
+                    ) -> NDArray[np.int64]:
     """Positions of ``wanted`` in ``labels``; a KeyError names unknown ones."""
     lookup = {label: i for i, label in enumerate(labels.tolist())}
     out = np.empty(len(wanted), dtype=np.int64)
@@ -96,5 +115,5 @@ def labels_to_index(labels, wanted, name):
 class UnknownLabelError(KeyError):
     """A user or item label the model has never seen."""
 
-    def __str__(self):
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

@@ -51,7 +51,10 @@ Definitions, for a user ``u``:
 Each per-user metric is averaged over the evaluated users.
 """
 
+from __future__ import annotations
+
 import numbers
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -62,6 +65,13 @@ from ._validation import (
     _coordinates, check_bool, check_float, check_int, check_interactions, check_num_threads,
     check_random_state)
 from .kernels.metrics import RANKING_COLUMNS, pointwise_errors, ranking_metrics
+
+if TYPE_CHECKING:
+    from typing import Callable, Iterable, Iterator
+
+    from numpy.typing import ArrayLike
+
+    from .models.base import FactorModel, InteractionsLike, SparseMatrix
 
 __all__ = [
     "split_entries", "split_per_user", "leave_k_out", "split_temporal", "kfold_entries",
@@ -133,7 +143,9 @@ def _rank_within_rows(data, order):
 
 # ------------------------------------------------------------------- splits
 
-def split_entries(X, test_fraction=0.2, seed=0):
+def split_entries(X: InteractionsLike, test_fraction: float = 0.2,
+                  seed: int | np.random.Generator = 0,
+                  ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Hold out a random fraction of the stored entries.
 
     Each entry goes to test independently with probability ``test_fraction``,
@@ -157,7 +169,9 @@ def split_entries(X, test_fraction=0.2, seed=0):
     return _partition(data, rng.random(data.nnz) < test_fraction)
 
 
-def split_per_user(X, test_fraction=None, test_count=None, seed=0, min_train=1):
+def split_per_user(X: InteractionsLike, test_fraction: float | None = None,
+                   test_count: int | None = None, seed: int | np.random.Generator = 0,
+                   min_train: int = 1) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Random per-user holdout by fraction or by count.
 
     User ``u`` with ``n_u`` stored entries sends ``round(test_fraction * n_u)``
@@ -193,7 +207,8 @@ def split_per_user(X, test_fraction=None, test_count=None, seed=0, min_train=1):
     return _partition(data, rank < sizes[_entry_rows(data)])
 
 
-def leave_k_out(X, k=1, seed=0, min_train=1):
+def leave_k_out(X: InteractionsLike, k: int = 1, seed: int | np.random.Generator = 0,
+                min_train: int = 1) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Hold out ``k`` random entries of every user (leave-one-out for ``k=1``).
 
     Same as ``split_per_user(X, test_count=k, seed=seed, min_train=min_train)``:
@@ -273,8 +288,10 @@ def _row_time_order(data, rows, times):
     return by_time[np.argsort(rows[by_time], kind="stable")]
 
 
-def split_temporal(X, timestamps, test_fraction=None, test_count=None, per_user=True,
-                   min_train=1):
+def split_temporal(X: InteractionsLike, timestamps: SparseMatrix | ArrayLike,
+                   test_fraction: float | None = None, test_count: int | None = None,
+                   per_user: bool = True, min_train: int = 1,
+                   ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     """Hold out the latest entries, per user or overall.
 
     Entries are ordered by ``(timestamp, item id)`` inside each user
@@ -328,7 +345,8 @@ def split_temporal(X, timestamps, test_fraction=None, test_count=None, per_user=
     return _partition(data, in_test)
 
 
-def kfold_entries(X, n_folds=5, seed=0):
+def kfold_entries(X: InteractionsLike, n_folds: int = 5, seed: int | np.random.Generator = 0,
+                  ) -> Iterator[tuple[sp.csr_matrix, sp.csr_matrix]]:
     """K-fold cross-validation over the stored entries.
 
     The entries are shuffled once and dealt round-robin into ``n_folds``
@@ -413,7 +431,7 @@ def _pointwise_checked(U, V, threads, data):
     return float(np.sum(squared)), float(np.sum(absolute)), data.nnz
 
 
-def rmse(model, test):
+def rmse(model: FactorModel, test: InteractionsLike) -> float:
     """Root mean squared error of the predictions ``u_i . v_j`` on ``test``'s entries.
 
     Parameters
@@ -431,7 +449,7 @@ def rmse(model, test):
     return float(np.sqrt(squared / n))
 
 
-def mae(model, test):
+def mae(model: FactorModel, test: InteractionsLike) -> float:
     """Mean absolute error of the predictions ``u_i . v_j`` on ``test``'s entries.
 
     Parameters
@@ -449,7 +467,8 @@ def mae(model, test):
     return absolute / n
 
 
-def recall_at_k(model, train, test, k=10, batch_size=4096):
+def recall_at_k(model: FactorModel, train: InteractionsLike | None, test: InteractionsLike,
+                k: int = 10, batch_size: int = 4096) -> float:
     """Mean recall@k over users with test items, training items excluded.
 
     Recall of a user is the number of its test items among its top ``k``
@@ -518,7 +537,9 @@ def _relevant_users(train, test):
     return np.diff(kept[test.indptr])
 
 
-def evaluate(model, train, test, k=10, metrics=None, batch_size=4096):
+def evaluate(model: FactorModel, train: InteractionsLike | None, test: InteractionsLike,
+             k: int | Iterable[int] = 10, metrics: str | Iterable[str] | None = None,
+             batch_size: int = 4096) -> dict[str, float]:
     """Ranking and rating metrics of a fitted model on a test split.
 
     See the module notes for the exact definitions (ties, the clamp of ``k``
@@ -572,17 +593,17 @@ def evaluate(model, train, test, k=10, metrics=None, batch_size=4096):
         raise ValueError(f"test must have {n_users} rows (the model's users), "
                          f"got {test.shape[0]}")
     if train is None:
-        train = check_interactions(sp.csr_matrix((n_users, n_items)), "train",
-                                   allow_empty=True)
+        train_data = check_interactions(sp.csr_matrix((n_users, n_items)), "train",
+                                        allow_empty=True)
     else:
-        train = check_interactions(train, "train", n_cols=n_items, allow_empty=True)
-        if train.shape[0] != n_users:
+        train_data = check_interactions(train, "train", n_cols=n_items, allow_empty=True)
+        if train_data.shape[0] != n_users:
             raise ValueError(f"train must have {n_users} rows (the model's users), "
-                             f"got {train.shape[0]}")
+                             f"got {train_data.shape[0]}")
 
-    result = {}
+    result: dict[str, float] = {}
     ranked = [name for name in metrics if name in RANKING_METRICS or name == "auc"]
-    relevant_counts = _relevant_users(train, test)
+    relevant_counts = _relevant_users(train_data, test)
     users = np.flatnonzero(relevant_counts > 0).astype(np.int64)
     if ranked:
         if len(users) == 0:
@@ -598,9 +619,9 @@ def evaluate(model, train, test, k=10, metrics=None, batch_size=4096):
                 out = np.empty((len(batch), len(kernel_ks), len(RANKING_COLUMNS)))
                 out_relevant = np.empty(len(batch), dtype=np.int64)
                 out_auc = np.empty(len(batch))
-                ranking_metrics(batch, U, V, train.indptr, train.indices, test.indptr,
-                                test.indices, kernel_ks, want_auc, out, out_relevant,
-                                out_auc, covered)
+                ranking_metrics(batch, U, V, train_data.indptr, train_data.indices,
+                                test.indptr, test.indices, kernel_ks, want_auc, out,
+                                out_relevant, out_auc, covered)
                 totals += out.sum(axis=0)
                 defined = ~np.isnan(out_auc)
                 auc_total += float(out_auc[defined].sum())
@@ -634,7 +655,7 @@ def evaluate(model, train, test, k=10, metrics=None, batch_size=4096):
 LOWER_IS_BETTER = ("rmse", "mae")
 
 
-def parse_metric(metric):
+def parse_metric(metric: str) -> tuple[str, int | None]:
     """``(name, k)`` of a metric key such as ``"ndcg@10"`` or ``"auc"`` (k None)."""
     if not isinstance(metric, str):
         raise TypeError(f"metric must be a string such as 'ndcg@10', got {type(metric).__name__}")
@@ -651,7 +672,8 @@ def parse_metric(metric):
     return name, int(cut)
 
 
-def fold_in_scorer(metric="ndcg@10", hide_fraction=0.2, seed=0):
+def fold_in_scorer(metric: str = "ndcg@10", hide_fraction: float = 0.2,
+                   seed: int = 0) -> Callable[..., float]:
     """A scikit-learn scorer for cross-validation over users.
 
     scikit-learn's splitters hold out whole rows (users), whom a fitted model

@@ -6,15 +6,23 @@ the class, its constructor parameters and fitted scalars. Loading uses
 ``allow_pickle=False`` throughout.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import tempfile
 import zipfile
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._config import SUPPORTED_DTYPES
 from ._threading import max_threads
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .models.base import FactorModel
 
 FORMAT_NAME = "fastwmf-model"
 FORMAT_VERSION = 1
@@ -48,7 +56,7 @@ def _json_params(model):
     return params
 
 
-def save_model(model, path):
+def save_model(model: FactorModel, path: str | os.PathLike[str]) -> None:
     """Write a fitted model to ``path`` atomically.
 
     The file is written beside ``path`` under a temporary name and renamed
@@ -64,7 +72,7 @@ def save_model(model, path):
     model._check_fitted()
     if type(model).__name__ not in _model_classes():
         raise TypeError(f"model must be a fastwmf model, got {type(model).__name__}")
-    header = {
+    header: dict[str, Any] = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "class": type(model).__name__,
@@ -94,7 +102,7 @@ def save_model(model, path):
         raise
 
 
-def load_model(path):
+def load_model(path: str | os.PathLike[str]) -> FactorModel:
     """Read a model written by :func:`save_model`.
 
     Parameters

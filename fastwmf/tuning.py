@@ -1,15 +1,26 @@
 """Searching w0 (and optionally regularization and factors) on a validation split."""
 
+from __future__ import annotations
+
 import itertools
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._validation import check_bool, check_float, check_int, check_interactions
 from .evaluation import LOWER_IS_BETTER, evaluate, parse_metric
 from .models.wals import WALS
+
+if TYPE_CHECKING:
+    import os
+    from typing import Any
+
+    from numpy.typing import ArrayLike
+
+    from .models.base import InteractionsLike
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +45,12 @@ class TuningResult:
         The metric optimised, e.g. ``"ndcg@10"``.
     """
 
-    table: list = field(default_factory=list)
-    best_params: dict = field(default_factory=dict)
+    table: list[dict[str, Any]] = field(default_factory=list)
+    best_params: dict[str, Any] = field(default_factory=dict)
     best_score: float = float("nan")
     metric: str = ""
 
-    def to_markdown(self):
+    def to_markdown(self) -> str:
         """The table as GitHub markdown, best row marked with ``*``."""
         if not self.table:
             return ""
@@ -64,9 +75,11 @@ def _check_grid(values, name, check):
     return [check(v, name) for v in values]
 
 
-def tune_w0(train, validation, w0_values=DEFAULT_W0, regularization_values=None,
-            factors_values=None, metric="ndcg@10", params=None, warm_start=True,
-            show_progress=False):
+def tune_w0(train: InteractionsLike, validation: InteractionsLike,
+            w0_values: ArrayLike = DEFAULT_W0, regularization_values: ArrayLike | None = None,
+            factors_values: ArrayLike | None = None, metric: str = "ndcg@10",
+            params: dict[str, Any] | None = None, warm_start: bool = True,
+            show_progress: bool = False) -> TuningResult:
     """Search the unobserved weight ``w0`` of :class:`fastwmf.WALS`.
 
     For each combination of ``factors_values`` x ``regularization_values``
@@ -132,7 +145,7 @@ def tune_w0(train, validation, w0_values=DEFAULT_W0, regularization_values=None,
     try:
         for d, reg in outer:
             model = WALS(**params)
-            searched = {}
+            searched: dict[str, Any] = {}
             if d is not None:
                 model.set_params(factors=d)
                 searched["factors"] = d
@@ -161,7 +174,7 @@ def tune_w0(train, validation, w0_values=DEFAULT_W0, regularization_values=None,
     return result
 
 
-def plot_tuning(result, path):
+def plot_tuning(result: TuningResult, path: str | os.PathLike[str]) -> None:
     """Plot the metric against w0 (log scale), one line per other setting.
 
     Needs matplotlib (``pip install "fastwmf[plot]"``).
@@ -180,7 +193,7 @@ def plot_tuning(result, path):
         raise ImportError("plot_tuning needs matplotlib: pip install 'fastwmf[plot]'") from exc
     if not isinstance(result, TuningResult) or not result.table:
         raise ValueError("result must be a non-empty TuningResult")
-    groups = {}
+    groups: dict[tuple[tuple[str, Any], ...], list[tuple[float, float]]] = {}
     for row in result.table:
         key = tuple((k, v) for k, v in row.items() if k not in ("w0", "score", "fit_seconds"))
         groups.setdefault(key, []).append((row["w0"], row["score"]))

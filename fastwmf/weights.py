@@ -1,14 +1,24 @@
 """Confidence transforms and unobserved-weight schemes for WMF."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ._validation import check_float, check_interactions
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from .models.base import InteractionsLike
 
 #: Names accepted by ``WALS(confidence=...)``.
 CONFIDENCE_TRANSFORMS = ("linear", "log")
 
 
-def confidence_from_counts(values, transform, alpha, eps):
+def confidence_from_counts(values: NDArray[np.float64], transform: str, alpha: float,
+                           eps: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Return ``(targets, confidence)`` for implicit feedback.
 
     Parameters
@@ -35,7 +45,7 @@ def confidence_from_counts(values, transform, alpha, eps):
     return targets, confidence
 
 
-def popularity_weights(X, exponent=0.5):
+def popularity_weights(X: InteractionsLike, exponent: float = 0.5) -> NDArray[np.float64]:
     """Per-item unobserved weights proportional to popularity (eALS style).
 
     He et al. (2016) weight a missing entry of item ``j`` by ``f_j**exponent``
@@ -65,7 +75,7 @@ def popularity_weights(X, exponent=0.5):
 
 
 
-def activity_weights(X, exponent=0.5):
+def activity_weights(X: InteractionsLike, exponent: float = 0.5) -> NDArray[np.float64]:
     """Per-user unobserved weights that grow with each user's activity.
 
     User ``i`` gets ``max(n_i, 1)**exponent`` scaled to mean 1, where ``n_i``

@@ -1,6 +1,9 @@
 """The fitted-model interface shared by every estimator."""
 
+from __future__ import annotations
+
 import inspect
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,6 +14,37 @@ from .._frames import (
 from .._validation import (
     check_bool, check_ids, check_int, check_interactions, check_num_threads)
 from ..kernels.topk import topk_inner_product
+
+if TYPE_CHECKING:
+    # Type aliases shared by the annotations of the public API; they exist only
+    # for type checkers (annotations are never evaluated at runtime).
+    import os
+    from typing import Any, Protocol, Tuple, TypeVar, Union
+
+    from numpy.typing import ArrayLike, NDArray
+
+    #: A scipy.sparse matrix or array, any format.
+    SparseMatrix = Union[sp.spmatrix, sp.sparray]
+    #: Feedback: a sparse matrix or a ``(rows, cols, values)`` triple of 1-D arrays.
+    InteractionsLike = Union[SparseMatrix, Tuple[ArrayLike, ArrayLike, ArrayLike]]
+
+    class DataFrameLike(Protocol):
+        """A pandas- or polars-like table: ``columns`` and ``frame[name]``."""
+
+        @property
+        def columns(self) -> Any: ...
+
+        def __getitem__(self, key: Any, /) -> Any: ...
+
+    #: What ``fit`` and ``fold_in`` take: interactions or a DataFrame.
+    FitInput = Union[InteractionsLike, DataFrameLike]
+    #: A float32 or float64 array (factor matrices).
+    FloatArray = NDArray[np.floating[Any]]
+    #: Seed of the random draws: None, an int or a ``numpy.random.Generator``.
+    RandomState = Union[int, np.random.Generator, None]
+
+    ParamsT = TypeVar("ParamsT", bound="ParamsMixin")
+    ModelT = TypeVar("ModelT", bound="FactorModel")
 
 
 class NotFittedError(RuntimeError):
@@ -26,11 +60,11 @@ class ParamsMixin:
         return [p.name for p in signature.parameters.values()
                 if p.name != "self" and p.kind != p.VAR_KEYWORD]
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters as a dict."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self: ParamsT, **params: Any) -> ParamsT:
         """Set constructor parameters; validated at the next ``fit``."""
         valid = self._param_names()
         for name, value in params.items():
@@ -40,11 +74,11 @@ class ParamsMixin:
             setattr(self, name, value)
         return self
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         """scikit-learn estimator tags (read only when scikit-learn is installed).
 
         A transformer of sparse users x items matrices into user embeddings;
@@ -64,22 +98,30 @@ class FactorModel(ParamsMixin):
     """
 
     #: Names of fitted ndarray attributes saved by :meth:`save`.
-    _fitted_arrays = ("user_factors_", "item_factors_")
+    _fitted_arrays: tuple[str, ...] = ("user_factors_", "item_factors_")
     #: Names of fitted JSON-serializable attributes saved by :meth:`save`.
-    _fitted_values = ()
+    _fitted_values: tuple[str, ...] = ()
+
+    #: Fitted factors (declared for type checkers; set by ``fit``).
+    user_factors_: FloatArray
+    item_factors_: FloatArray
 
     #: Original labels of the rows and columns (index -> label), or None.
     #: Set by the command line from the loaded table; saved when present.
-    user_ids_ = None
-    item_ids_ = None
+    user_ids_: NDArray[Any] | None = None
+    item_ids_: NDArray[Any] | None = None
+
+    if TYPE_CHECKING:
+        # Every estimator defines ``fit`` with its own keyword arguments.
+        def fit(self, X: Any, *args: Any, **kwargs: Any) -> FactorModel: ...
 
     # -------------------------------------------------------------- state
     @property
-    def is_fitted(self):
+    def is_fitted(self) -> bool:
         """Whether the model holds factors."""
         return getattr(self, "user_factors_", None) is not None
 
-    def __sklearn_is_fitted__(self):
+    def __sklearn_is_fitted__(self) -> bool:
         """Whether ``fit`` has run (scikit-learn's ``check_is_fitted``)."""
         return self.is_fitted
 
@@ -88,25 +130,25 @@ class FactorModel(ParamsMixin):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit first")
 
     @property
-    def user_factors(self):
+    def user_factors(self) -> FloatArray:
         """User factor matrix, shape (n_users, factors)."""
         self._check_fitted()
         return self.user_factors_
 
     @property
-    def item_factors(self):
+    def item_factors(self) -> FloatArray:
         """Item factor matrix, shape (n_items, factors)."""
         self._check_fitted()
         return self.item_factors_
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         """Number of users seen in ``fit``."""
         self._check_fitted()
         return self.user_factors_.shape[0]
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """Number of items seen in ``fit``."""
         self._check_fitted()
         return self.item_factors_.shape[0]
@@ -170,7 +212,7 @@ class FactorModel(ParamsMixin):
         return matrix, weights, user_labels, item_labels
 
     # ---------------------------------------------------------- prediction
-    def predict(self, users, items):
+    def predict(self, users: ArrayLike, items: ArrayLike) -> float | NDArray[np.float64]:
         """Predicted scores ``u_i . v_j`` for pairs of ids.
 
         Parameters
@@ -195,7 +237,10 @@ class FactorModel(ParamsMixin):
                            self.item_factors_[item_ids].astype(np.float64))
         return float(scores[0]) if user_scalar and item_scalar else scores
 
-    def recommend(self, users, k=10, exclude=None, filter_items=None):
+    def recommend(self, users: ArrayLike, k: int = 10,
+                  exclude: InteractionsLike | None = None,
+                  filter_items: ArrayLike | None = None,
+                  ) -> tuple[NDArray[Any], NDArray[np.float64]]:
         """Top-``k`` items for each user by predicted score.
 
         Parameters
@@ -227,7 +272,8 @@ class FactorModel(ParamsMixin):
         ids = self._item_labels(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
-    def similar_items(self, items, k=10):
+    def similar_items(self, items: ArrayLike, k: int = 10,
+                      ) -> tuple[NDArray[Any], NDArray[np.float64]]:
         """Items with the most similar factors (cosine), the item itself left out.
 
         Parameters
@@ -253,7 +299,8 @@ class FactorModel(ParamsMixin):
         ids = self._item_labels(ids)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
-    def fold_in(self, X, weights=None, columns=None):
+    def fold_in(self, X: FitInput, weights: SparseMatrix | ArrayLike | None = None,
+                columns: dict[str, Any] | None = None) -> FloatArray:
         """Factors for new users from their interaction rows, items fixed.
 
         Parameters
@@ -277,7 +324,8 @@ class FactorModel(ParamsMixin):
                                   allow_empty=True)
         return self._fold_in(data)
 
-    def transform(self, X, weights=None, columns=None):
+    def transform(self, X: FitInput, weights: SparseMatrix | ArrayLike | None = None,
+                  columns: dict[str, Any] | None = None) -> FloatArray:
         """User embeddings for the rows of ``X`` by fold-in (scikit-learn style).
 
         Same as :meth:`fold_in`: every row is solved with the item factors
@@ -285,7 +333,7 @@ class FactorModel(ParamsMixin):
         """
         return self.fold_in(X, weights=weights, columns=columns)
 
-    def fit_transform(self, X, **fit_params):
+    def fit_transform(self, X: FitInput, **fit_params: Any) -> FloatArray:
         """Fit, then return the fitted user factors (one row per user of ``X``)."""
         return self.fit(X, **fit_params).user_factors_
 
@@ -293,8 +341,11 @@ class FactorModel(ParamsMixin):
         """Fold in validated :class:`~fastwmf._validation.Interactions` rows."""
         raise NotImplementedError
 
-    def recommend_new(self, X, k=10, exclude_seen=True, filter_items=None, weights=None,
-                      columns=None):
+    def recommend_new(self, X: FitInput, k: int = 10, exclude_seen: bool = True,
+                      filter_items: ArrayLike | None = None,
+                      weights: SparseMatrix | ArrayLike | None = None,
+                      columns: dict[str, Any] | None = None,
+                      ) -> tuple[NDArray[Any], NDArray[np.float64]]:
         """Fold in new users (rows of ``X``) and recommend for them.
 
         Parameters
@@ -362,13 +413,13 @@ class FactorModel(ParamsMixin):
         return ids, scores
 
     # --------------------------------------------------------- persistence
-    def save(self, path):
+    def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to ``path`` (see :func:`fastwmf.io.save_model`)."""
         from ..io import save_model
         save_model(self, path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls: type[ModelT], path: str | os.PathLike[str]) -> ModelT:
         """Read a model written by :meth:`save` (see :func:`fastwmf.io.load_model`)."""
         from ..io import load_model
         model = load_model(path)

@@ -1,11 +1,19 @@
 """Most-popular baseline: every user gets the items with the most interactions."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._validation import check_interactions, check_num_threads
 from .base import FactorModel
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from .base import FitInput
 
 
 class Popularity(FactorModel):
@@ -23,10 +31,11 @@ class Popularity(FactorModel):
 
     _fitted_values = ("fit_time_",)
 
-    def __init__(self, num_threads=0):
+    def __init__(self, num_threads: int = 0) -> None:
         self.num_threads = num_threads
 
-    def fit(self, X, y=None, *, columns=None):
+    def fit(self, X: FitInput, y: Any = None, *,
+            columns: dict[str, Any] | None = None) -> Popularity:
         """Count each item's stored entries in ``X`` (users x items).
 
         Parameters

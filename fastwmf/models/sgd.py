@@ -1,7 +1,10 @@
 """Hogwild-style parallel stochastic gradient descent for the WMF model family."""
 
+from __future__ import annotations
+
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -17,6 +20,13 @@ from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
     read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .base import FitInput, FloatArray, RandomState, SparseMatrix
 
 logger = logging.getLogger(__name__)
 
@@ -121,11 +131,17 @@ class SGD(FactorModel):
     _fitted_values = ("loss_history_", "validation_history_", "n_iter_", "best_epoch_",
                       "global_bias_", "biased_", "fit_time_", "fit_params_")
 
-    def __init__(self, factors=100, epochs=50, learning_rate=0.02, schedule="adagrad",
-                 decay=0.1, regularization=1.0, bias_regularization=0.01, nu=0.5, w0=0.0,
-                 biased=None, init_scale=0.1, confidence=None, alpha=1.0, eps=1.0,
-                 patience=None, dtype="float32", random_state=None, num_threads=0,
-                 show_progress=False, callback=None, calculate_loss=True):
+    def __init__(self, factors: int = 100, epochs: int = 50, learning_rate: float = 0.02,
+                 schedule: str = "adagrad", decay: float = 0.1,
+                 regularization: float = 1.0, bias_regularization: float = 0.01,
+                 nu: float = 0.5, w0: float = 0.0, biased: bool | None = None,
+                 init_scale: float = 0.1, confidence: str | None = None, alpha: float = 1.0,
+                 eps: float = 1.0, patience: int | None = None, dtype: DTypeLike = "float32",
+                 random_state: RandomState = None, num_threads: int = 0,
+                 show_progress: bool = False,
+                 callback: Callable[[int, float | None, FloatArray, FloatArray], object]
+                 | None = None,
+                 calculate_loss: bool = True) -> None:
         self.factors = factors
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -170,8 +186,11 @@ class SGD(FactorModel):
         return params
 
     # --------------------------------------------------------------- fit
-    def fit(self, X, y=None, *, weights=None, validation=None, user_weights=None,
-            item_weights=None, columns=None):
+    def fit(self, X: FitInput, y: Any = None, *,
+            weights: SparseMatrix | ArrayLike | None = None,
+            validation: FitInput | None = None, user_weights: ArrayLike | None = None,
+            item_weights: ArrayLike | None = None,
+            columns: dict[str, Any] | None = None) -> SGD:
         """Fit by SGD epochs over the stored entries of ``X``.
 
         Parameters
@@ -220,7 +239,8 @@ class SGD(FactorModel):
             raise ValueError("patience needs a validation matrix in fit")
 
         state = _State.build(data, targets, confidence, p, q, params)
-        history, val_history = [], []
+        history: list[float] = []
+        val_history: list[float] = []
         best = None
         progress = progress_bar(params["epochs"], params["show_progress"], "SGD")
         epoch_count = 0
@@ -248,7 +268,7 @@ class SGD(FactorModel):
                     if params["callback"] is not None and params["callback"](
                             epoch, loss, read_only(state.U), read_only(state.V)):
                         break
-                    if (params["patience"] is not None
+                    if (params["patience"] is not None and best is not None
                             and epoch - best[1] >= params["patience"]):
                         break
         finally:

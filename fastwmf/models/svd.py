@@ -1,12 +1,22 @@
 """SVD baselines: treat every unobserved entry as an observed zero."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse.linalg as spla
 
 from .._validation import check_float, check_int, check_num_threads, check_interactions, check_random_state
 from .base import FactorModel
+
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
+    from .base import FitInput, RandomState
+
+    _SVDModelT = TypeVar("_SVDModelT", bound="_SVDModel")
 
 #: Largest dense matrix (entries) DenseSVD agrees to build.
 DENSE_LIMIT = 2 ** 28
@@ -32,7 +42,12 @@ class _SVDModel(FactorModel):
                              f"{data.shape}, got {factors}")
         return factors, data
 
-    def fit(self, X, y=None, *, columns=None):
+    if TYPE_CHECKING:
+        # Each subclass computes the truncated SVD its own way.
+        def _svd(self, data: Any, factors: int) -> tuple[Any, Any, Any]: ...
+
+    def fit(self: _SVDModelT, X: FitInput, y: Any = None, *,
+            columns: dict[str, Any] | None = None) -> _SVDModelT:
         """Fit the rank-``factors`` SVD of ``X`` (users x items).
 
         Parameters
@@ -88,7 +103,7 @@ class DenseSVD(_SVDModel):
         Threads for ``recommend`` and ``similar_items`` (``0``: all).
     """
 
-    def __init__(self, factors=64, num_threads=0):
+    def __init__(self, factors: int = 64, num_threads: int = 0) -> None:
         self.factors = factors
         self.num_threads = num_threads
 
@@ -124,7 +139,8 @@ class TruncatedSVD(_SVDModel):
         Threads for ``recommend`` and ``similar_items`` (``0``: all).
     """
 
-    def __init__(self, factors=64, tol=0.0, random_state=None, num_threads=0):
+    def __init__(self, factors: int = 64, tol: float = 0.0, random_state: RandomState = None,
+                 num_threads: int = 0) -> None:
         self.factors = factors
         self.tol = tol
         self.random_state = random_state

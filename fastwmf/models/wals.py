@@ -1,7 +1,10 @@
 """Weighted alternating least squares with the Gramian trick."""
 
+from __future__ import annotations
+
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +15,13 @@ from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
     read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
+
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from numpy.typing import ArrayLike, DTypeLike
+
+    from .base import FitInput, FloatArray, InteractionsLike, RandomState, SparseMatrix
 
 logger = logging.getLogger(__name__)
 
@@ -126,10 +136,15 @@ class WALS(FactorModel):
     _fitted_arrays = ("user_factors_", "item_factors_", "item_weights_")
     _fitted_values = ("loss_history_", "n_iter_", "fit_time_", "fit_params_")
 
-    def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
-                 solver="cholesky", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
-                 dtype="float32", random_state=None, num_threads=0, show_progress=False,
-                 callback=None, calculate_loss=True, warm_start=False):
+    def __init__(self, factors: int = 64, w0: float = 0.1, regularization: float = 0.1,
+                 nu: float = 0.0, iterations: int = 15, solver: str = "cholesky",
+                 cg_steps: int = 3, confidence: str | None = None, alpha: float = 1.0,
+                 eps: float = 1.0, dtype: DTypeLike = "float32",
+                 random_state: RandomState = None, num_threads: int = 0,
+                 show_progress: bool = False,
+                 callback: Callable[[int, float | None, FloatArray, FloatArray], object]
+                 | None = None,
+                 calculate_loss: bool = True, warm_start: bool = False) -> None:
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -175,8 +190,10 @@ class WALS(FactorModel):
         return params, self._problem(data, user_weights, item_weights, params)
 
     # --------------------------------------------------------------- fit
-    def fit(self, X, y=None, *, weights=None, user_weights=None, item_weights=None,
-            columns=None):
+    def fit(self, X: FitInput, y: Any = None, *,
+            weights: SparseMatrix | ArrayLike | None = None,
+            user_weights: ArrayLike | None = None, item_weights: ArrayLike | None = None,
+            columns: dict[str, Any] | None = None) -> WALS:
         """Fit the factors to a users x items feedback matrix.
 
         Parameters
@@ -220,7 +237,7 @@ class WALS(FactorModel):
             scale = 0.1 / np.sqrt(d)
             U = (rng.standard_normal((m, d)) * scale).astype(dtype)
             V = (rng.standard_normal((n, d)) * scale).astype(dtype)
-        history = []
+        history: list[float] = []
         progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0
         try:
@@ -260,7 +277,9 @@ class WALS(FactorModel):
         self.fit_time_ = time.perf_counter() - started
         return self
 
-    def loss(self, X, weights=None, user_weights=None, item_weights=None):
+    def loss(self, X: InteractionsLike, weights: SparseMatrix | ArrayLike | None = None,
+             user_weights: ArrayLike | None = None,
+             item_weights: ArrayLike | None = None) -> float:
         """The objective of the fitted factors on ``X`` (same shape as in fit).
 
         Parameters are those of :meth:`fit`.
