@@ -1,45 +1,176 @@
 """Shared data and settings for the pytest-benchmark suite.
 
-Sizes come from ``FASTWMF_BENCH_SIZE``: ``smoke`` (CI runs every case once
-on tiny data, ``--benchmark-disable``), ``small`` (default, ~1M nonzeros),
-``medium`` (~5M) and ``large`` (200,000 x 50,000, ~10M draws).
+Environment:
+
+- ``FASTWMF_BENCH_SIZE``: ``smoke`` (CI runs every case once on tiny data,
+  ``--benchmark-disable``), ``mini`` (~250k nonzeros), ``small`` (default,
+  ~1M), ``medium`` (~5M) or ``large`` (200,000 x 50,000, ~10M); see
+  :data:`fastwmf.bench.SIZES`. The size is part of every benchmark's name, so
+  a compare only matches runs of the same size.
+- ``FASTWMF_BENCH_THREADS``: Numba threads while timing (default all);
+  BLAS gets one thread beside the Numba kernels and this many in the SVD
+  baselines.
+- ``FASTWMF_BENCH_ROUNDS``: timed rounds per case (default 3); the JIT is
+  warmed by one untimed call first.
+- ``FASTWMF_ML100K``: the ml-100k.zip archive (default
+  ``../shared/datasets/ml-100k.zip``); its cases skip when it is absent.
 """
 
-import os
+import statistics
+import time
 
 import numba
 import pytest
 
-from fastwmf.datasets import make_implicit_interactions
+from fastwmf import bench
 
-SIZES = {
-    "smoke": dict(n_users=2_000, n_items=500, nnz=20_000),
-    "small": dict(n_users=40_000, n_items=10_000, nnz=1_000_000),
-    "medium": dict(n_users=100_000, n_items=25_000, nnz=5_000_000),
-    "large": dict(n_users=200_000, n_items=50_000, nnz=10_000_000),
-}
+#: Results of this session (filled when timing is enabled), for the summary.
+RESULTS = []
+
+#: ``extra_info`` keys printed side by side in the peers summary.
+NOTE_KEYS = ("loss", "holdout_rmse")
 
 
-def bench_size():
-    size = os.environ.get("FASTWMF_BENCH_SIZE", "small")
-    if size not in SIZES:
-        raise pytest.UsageError(f"FASTWMF_BENCH_SIZE must be one of {sorted(SIZES)}, got {size!r}")
-    return size
+def pytest_configure(config):
+    try:
+        bench.bench_size()
+        bench.bench_threads()
+        bench.bench_rounds()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config):
-    return (f"fastwmf benchmarks: size={bench_size()} {SIZES[bench_size()]}, "
-            f"numba threads={numba.config.NUMBA_NUM_THREADS}, "
-            f"threading layer={numba.config.THREADING_LAYER}")
+    size = bench.bench_size()
+    threads = bench.bench_threads()
+    ml100k = bench.ml100k_path()
+    return [
+        f"fastwmf benchmarks: size={size} {bench.SIZES[size]}, rounds={bench.bench_rounds()}",
+        f"fastwmf threads: numba={threads} of {numba.config.NUMBA_NUM_THREADS} "
+        f"(layer {numba.config.THREADING_LAYER}); BLAS 1 beside Numba kernels, "
+        f"{threads} in SVD baselines",
+        f"fastwmf ml-100k: {ml100k or 'absent (its cases skip)'}",
+    ]
 
 
 @pytest.fixture(scope="session")
-def implicit_matrix():
-    """Power-law implicit counts of the selected size."""
-    return make_implicit_interactions(**SIZES[bench_size()], seed=0)
+def threads():
+    """The fixed Numba thread count of this run."""
+    return bench.bench_threads()
 
 
 @pytest.fixture(scope="session")
-def small_dense_matrix():
-    """A matrix small enough for the dense SVD baseline."""
-    return make_implicit_interactions(n_users=3_000, n_items=1_500, nnz=60_000, seed=1)
+def rounds():
+    return bench.bench_rounds()
+
+
+_MATRICES = {}
+
+
+def _matrix(name):
+    if name not in _MATRICES:
+        if name == "ml-100k":
+            if bench.ml100k_path() is None:
+                pytest.skip("ml-100k.zip not found (../shared/datasets or FASTWMF_ML100K)")
+            _MATRICES[name] = bench.load_ml100k()
+        else:
+            _MATRICES[name] = bench.bench_matrix(name)
+    return _MATRICES[name]
+
+
+def _selected_size():
+    """The size for the parameter ids (a bad value is reported by pytest_configure)."""
+    try:
+        return bench.bench_size()
+    except ValueError:
+        return "invalid-size"
+
+
+@pytest.fixture(scope="session", params=[_selected_size(), "ml-100k"])
+def dataset(request):
+    """``(name, X)``: the synthetic matrix of the selected size, then ml-100k."""
+    return request.param, _matrix(request.param)
+
+
+@pytest.fixture(scope="session")
+def synthetic():
+    """``(name, X)``: only the synthetic matrix of the selected size."""
+    name = bench.bench_size()
+    return name, _matrix(name)
+
+
+@pytest.fixture
+def measure(benchmark, threads, rounds):
+    """``measure(case, data, group=None, rounds=..., beside=None, **info)``: time a case.
+
+    ``case`` is warmed by one untimed call (JIT, caches), then ``rounds`` calls
+    of its run are timed by pytest-benchmark; Numba and BLAS threads are fixed
+    throughout. Under ``--benchmark-disable`` each case just runs once.
+
+    ``beside`` (a :class:`fastwmf.bench.Case` of another library, labelled by
+    ``info["peer"]``) is interleaved:
+    one peer call is timed right before each timed fastwmf call, so both see
+    the same machine load, and the peer's median and the median of the
+    per-round ratios (fastwmf / peer) are saved in ``extra_info``.
+
+    Returns the ``extra_info`` dict, where a test may add results (a loss,
+    an RMSE) that the summary prints.
+    """
+    def run(case, data, group=None, rounds=rounds, beside=None, **info):
+        info = dict(case.info(data, threads), **info)
+        benchmark.extra_info.update(info)
+        benchmark.group = group or f"{data}: {case.name}"
+        peer_times = []
+
+        def before_each_round():
+            started = time.perf_counter()
+            beside.run()
+            peer_times.append(time.perf_counter() - started)
+
+        with bench.case_limits(case, threads):
+            if not benchmark.disabled:
+                for warm in (case.warm, beside.warm if beside is not None else None):
+                    if warm is not None:
+                        warm()
+            benchmark.pedantic(case.run, rounds=rounds, iterations=1, warmup_rounds=0,
+                               setup=before_each_round if beside is not None else None)
+        if benchmark.stats is not None:  # extra_info by reference: tests may add notes
+            if peer_times:
+                ours = benchmark.stats.stats.data
+                benchmark.extra_info.update(
+                    peer_median=statistics.median(peer_times), peer_min=min(peer_times),
+                    peer_max=max(peer_times), peer_rounds=len(peer_times),
+                    ratio=statistics.median(ours) / statistics.median(peer_times),
+                    ratio_of_rounds=statistics.median(
+                        a / b for a, b in zip(ours, peer_times)))
+            RESULTS.append((benchmark.extra_info, benchmark.stats.stats.median))
+        return benchmark.extra_info
+    return run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print fastwmf / peer median ratios (and the same-loss checks) of this run."""
+    results = [dict(info, median=median) for info, median in RESULTS]
+    peers = [r for r in results if "peer_median" in r]
+    losses = [r for r in results if "implicit_loss" in r]
+    if not peers and not losses:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("fastwmf vs peers, interleaved round by round (same matrix, threads and "
+          "hyperparameters; ratio < 1: fastwmf faster)")
+    write("| case | data | d | threads | rounds | fastwmf median s | peer | peer median s "
+          "| ratio of medians | median of round ratios | notes |")
+    write("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in peers:
+        notes = "; ".join(f"{key} {r[key]:.5g} vs {r['peer_' + key]:.5g}" for key in NOTE_KEYS
+                          if key in r and "peer_" + key in r)
+        write(f"| {r['case']} {r['variant']} | {r['data']} | {r['factors']} | {r['threads']} "
+              f"| {r['peer_rounds']} | {r['median']:.4f} | {r['peer']} "
+              f"| {r['peer_median']:.4f} | {r['ratio']:.2f} | {r['ratio_of_rounds']:.2f} "
+              f"| {notes} |")
+    for r in losses:
+        write(f"same start, {r['iterations']} iterations, {r['variant']} d={r['factors']} on "
+              f"{r['data']}: loss fastwmf {r['loss']:.7g}, implicit {r['implicit_loss']:.7g} "
+              f"(relative difference {abs(r['loss'] / r['implicit_loss'] - 1):.1e}); "
+              f"fit seconds fastwmf {r['median']:.3f}, implicit {r['implicit_fit_seconds']:.3f}")

@@ -1,0 +1,210 @@
+"""fastwmf against implicit (ALS) and LIBMF (SGD), side by side in one run.
+
+Optional: install the peers extra (``pip install -e '.[peers]'``); each peer's
+cases skip cleanly when its package is absent. Both sides get exactly the
+same matrix, thread count (BLAS one thread), factors, regularization and
+iterations. pytest-benchmark times fastwmf (so saved baselines and compares
+work as in the core suite); the peer's call is timed right before each
+fastwmf round, interleaved, so that both see the same load on a shared
+machine. The summary at the end of the run prints both medians and the
+ratios (fastwmf / peer; below 1 means fastwmf is faster).
+
+The objective shared with implicit (>= 0.5): implicit reads the matrix
+values as the confidences ``C`` of Hu, Koren and Volinsky (preference 1 on
+each stored entry, weight 1 and preference 0 on every other entry, plain L2
+``lam (|X|^2 + |Y|^2)``). fastwmf's WALS with ``w0 = 1``,
+``confidence="linear"`` (``c = 1 + alpha r``), ``nu = 0`` fits the same
+objective when implicit is given ``C = 1 + alpha r`` and ``alpha = 1``.
+``test_same_loss_as_implicit`` checks the mapping (implicit's own
+normalised loss times its normaliser equals :meth:`fastwmf.WALS.loss`) and
+that both libraries reach the same loss after the same iterations from the
+same starting factors.
+
+LIBMF (the ``libmf`` PyPI binding, built from source by pip without
+``-march=native``) fits ``sum (r - p.q)^2`` with per-entry L2 (``nu = 1``
+here) by stratified parallel SGD with per-row AdaGrad; it has no per-epoch
+entry point, so whole fits are timed (setup included) and held-out RMSE
+(10% of the entries) is printed beside the times. LIBMF rescales the ratings
+by their standard deviation internally, so equal parameters are not an
+identical objective: compare the RMSE column, not the loss.
+"""
+
+import contextlib
+import io
+import time
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastwmf
+from fastwmf import bench
+from fastwmf._threading import thread_limits
+from fastwmf.evaluation import rmse, split_entries
+
+#: Iterations of the same-loss check, from identical starting factors.
+LOSS_ITERATIONS = 5
+#: Epochs of the whole-fit SGD comparison (the issue's LIBMF anchor).
+SGD_EPOCHS = 20
+
+
+def _implicit():
+    return pytest.importorskip("implicit",
+                               reason="implicit is not installed (pip install 'fastwmf[peers]')")
+
+
+def _implicit_als():
+    _implicit()
+    return pytest.importorskip("implicit.cpu.als")
+
+
+def _libmf():
+    pytest.importorskip("libmf", reason="libmf is not installed (pip install 'fastwmf[peers]')")
+    with contextlib.redirect_stdout(io.StringIO()):  # the binding prints its .so path
+        from libmf import mf
+    return mf
+
+
+def confidences(X, alpha=bench.ALS_PARAMS["alpha"]):
+    """implicit's input: ``C = 1 + alpha r`` on the stored entries (CSR float32)."""
+    C = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    C.data = (1.0 + alpha * C.data).astype(np.float32)
+    return C
+
+
+def implicit_model(factors, solver, threads, iterations=1):
+    als = _implicit_als()
+    with thread_limits(threads):  # implicit warns when BLAS may use several threads
+        model = als.AlternatingLeastSquares(
+            factors=factors, regularization=bench.ALS_PARAMS["regularization"], alpha=1.0,
+            dtype=np.float32, use_cg=solver == "cg", iterations=iterations,
+            num_threads=threads, random_state=0)
+    model.cg_steps = bench.ALS_PARAMS["cg_steps"]
+    return model
+
+
+def implicit_epoch_case(X, factors, solver, threads):
+    """One implicit ALS epoch, exactly the body of its ``fit`` loop."""
+    model = implicit_model(factors, solver, threads)
+    C = confidences(X)
+    Ct = C.T.tocsr()
+    U, V = bench.initial_factors(X.shape, factors)
+    solve = model.solver
+    lam = model.regularization
+
+    def run():
+        solve(C, U, V, lam, num_threads=threads)
+        solve(Ct, V, U, lam, num_threads=threads)
+
+    return bench.Case("als_epoch", solver, factors, run, X.shape, C.nnz, warm=run)
+
+
+@pytest.mark.parametrize("factors", [64, 128])
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_peer_als_epoch(measure, dataset, threads, solver, factors):
+    """One ALS epoch of fastwmf (timed) with implicit's epoch interleaved round by round."""
+    version = _implicit().__version__
+    name, X = dataset
+    peer = implicit_epoch_case(X, factors, solver, threads)
+    measure(bench.als_epoch_case(X, factors, solver, threads), name,
+            group=f"{name}: als_epoch vs implicit", peer=f"implicit {version}", beside=peer)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky"])
+def test_same_loss_as_implicit(measure, synthetic, threads, solver):
+    """Same objective, same start, same iterations: the same loss (timed: fastwmf's run)."""
+    implicit = _implicit()
+    from implicit.cpu import _als
+
+    name, X = synthetic
+    factors = 64
+    case = bench.als_epoch_case(X, factors, solver, threads)
+    model = case.state["model"]
+    U0, V0 = bench.initial_factors(X.shape, factors, seed=1)
+    U, V = case.state["U"], case.state["V"]
+
+    def iterations():
+        U[:], V[:] = U0, V0
+        for _ in range(LOSS_ITERATIONS):
+            case.run()
+
+    fit = bench.Case("als_fit", solver, factors, iterations, case.shape, case.nnz,
+                     warm=iterations)
+    info = measure(fit, name, rounds=1, iterations=LOSS_ITERATIONS)
+    model.user_factors_, model.item_factors_ = U, V  # this run's factors, for WALS.loss
+    ours = model.loss(X)
+
+    peer = implicit_model(factors, solver, threads, iterations=LOSS_ITERATIONS)
+    peer.user_factors, peer.item_factors = U0.copy(), V0.copy()
+    C = confidences(X)
+    with thread_limits(threads):
+        started = time.perf_counter()
+        peer.fit(C, show_progress=False)
+        peer_seconds = time.perf_counter() - started
+        normalised = _als.calculate_loss(C, peer.user_factors, peer.item_factors,
+                                         peer.regularization, num_threads=threads)
+    model.user_factors_, model.item_factors_ = peer.user_factors, peer.item_factors
+    theirs = model.loss(X)
+    normaliser = float(C.data.sum(dtype=np.float64)) + X.shape[0] * X.shape[1] - C.nnz
+    info.update(loss=ours, implicit_loss=theirs, implicit_version=implicit.__version__,
+                implicit_fit_seconds=peer_seconds)
+    print(f"\n{name} {solver} d={factors}, {LOSS_ITERATIONS} iterations from the same start: "
+          f"fastwmf loss {ours:.6g}, implicit loss {theirs:.6g} (WALS.loss), implicit's own "
+          f"{normalised * normaliser:.6g}; implicit fit {peer_seconds:.3f} s")
+    # one objective: implicit's own loss is fastwmf's objective over its normaliser
+    assert normalised * normaliser == pytest.approx(theirs, rel=2e-3)
+    # the same iterations reach the same loss
+    assert ours == pytest.approx(theirs, rel=2e-3)
+
+
+def _holdout(X):
+    train, test = split_entries(X, test_fraction=0.1, seed=0)
+    return sp.csr_matrix(train), sp.csr_matrix(test)
+
+
+def _triples(X):
+    coo = sp.coo_matrix(X)
+    return np.column_stack([coo.row, coo.col, coo.data]).astype(np.float32)
+
+
+@pytest.mark.parametrize("factors", [64])
+def test_peer_sgd_fit(measure, synthetic, threads, factors):
+    """Whole ``SGD_EPOCHS``-epoch fits, setup included, LIBMF interleaved; held-out RMSE."""
+    mf = _libmf()
+    name, X = synthetic
+    train, test = _holdout(X)
+    p = bench.SGD_PARAMS
+    data, pairs = _triples(train), _triples(test)
+    theirs = mf.MF(k=factors, nr_threads=threads, nr_iters=SGD_EPOCHS, eta=p["learning_rate"],
+                   lambda_p2=p["regularization"], lambda_q2=p["regularization"],
+                   lambda_p1=0.0, lambda_q1=0.0, quiet=True)
+    peer = bench.Case("sgd_fit", "explicit", factors, lambda: theirs.fit(data), X.shape,
+                      train.nnz)
+    ours = fastwmf.SGD(factors=factors, epochs=SGD_EPOCHS, num_threads=threads,
+                       random_state=0, calculate_loss=False, **p)
+
+    def warm():  # compile on a slice
+        fastwmf.SGD(factors=factors, epochs=1, num_threads=threads, random_state=0,
+                    calculate_loss=False, **p).fit(train[:1000])
+
+    case = bench.Case("sgd_fit", "explicit", factors, lambda: ours.fit(train), X.shape,
+                      train.nnz, warm=warm)
+    info = measure(case, name, group=f"{name}: sgd_fit vs libmf", peer="libmf (PyPI)",
+                   beside=peer, epochs=SGD_EPOCHS)
+    info["holdout_rmse"] = rmse(ours, test)
+    if theirs.model is not None:
+        info["peer_holdout_rmse"] = libmf_rmse(theirs, pairs)
+
+
+def libmf_rmse(model, pairs):
+    """Held-out RMSE of a LIBMF model from its factors.
+
+    LIBMF leaves the factors of users and items without training entries NaN
+    and predicts its global mean ``b`` for them; a diverged fit has NaN
+    factors everywhere and so scores as the mean.
+    """
+    P, Q = model.p_factors(), model.q_factors()
+    rows, cols = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    predicted = np.einsum("ij,ij->i", P[rows], Q[cols])
+    predicted[~np.isfinite(predicted)] = model.model.b
+    return float(np.sqrt(np.mean((predicted - pairs[:, 2]) ** 2)))
