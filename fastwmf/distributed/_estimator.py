@@ -1,0 +1,860 @@
+"""DaskWALS: the WALS estimator on a ``dask.distributed`` cluster (client side)."""
+
+import itertools
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import uuid
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._config import MAX_INDEX
+from .._frames import _labels, check_columns, is_frame
+from .._threading import max_threads, row_chunks, thread_limits, uniform_chunks
+from .._validation import check_bool, check_choice, check_int, check_interactions
+from ..kernels.gramian import weighted_gramian
+from ..models._wmf import (
+    check_factors_fit, objective_params, progress_bar, read_only, targets_and_confidence,
+    unobserved_weights)
+from ..models.wals import WALS
+from . import _tasks as tasks
+
+logger = logging.getLogger(__name__)
+
+#: How the fixed factor matrix reaches the blocks of each half-step.
+EXCHANGES = ("full", "routed")
+
+CHECKPOINT_FORMAT = "fastwmf-dask-checkpoint"
+
+
+class DaskWALS(WALS):
+    """:class:`fastwmf.WALS` fitted on a ``dask.distributed`` cluster.
+
+    Same objective, parameters, random initialisation and fitted attributes
+    as :class:`~fastwmf.WALS`: with one ``random_state`` both reach the same
+    factors (to rounding, float64 agrees to ~1e-12). The fitted model
+    predicts, recommends and folds in like WALS (it is one); :meth:`to_local`
+    returns a plain :class:`~fastwmf.WALS` (which :meth:`save` writes).
+
+    The data live on the workers as contiguous row blocks of both
+    orientations (users x items and items x users), balanced by stored
+    entries, built once by tasks (not scattered, so Dask can rebuild a lost
+    worker's blocks from the input) and never moved again. A half-step sends
+    the fixed factor matrix to the blocks, solves every block where it lives
+    with the WALS kernels, and returns per block the new rows, their
+    ``d x d`` weighted Gramian and a few scalars of the loss.
+
+    Parameters
+    ----------
+    factors, w0, regularization, nu, iterations, solver, cg_steps, confidence, \
+alpha, eps, dtype, random_state, show_progress, callback, calculate_loss, warm_start
+        As in :class:`~fastwmf.WALS`.
+    num_threads : int, default 0
+        Numba threads of each task; ``0`` uses each worker's thread count
+        (``nthreads`` of the Dask worker). Tasks call
+        ``numba.set_num_threads`` themselves; one kernel runs at a time per
+        worker process.
+    client : distributed.Client, optional
+        Cluster to run on; default: the current client (``distributed.get_client()``).
+    n_blocks : int, optional
+        Row blocks per orientation; default: the number of workers.
+    exchange : {"full", "routed"}, default "full"
+        ``"full"``: every worker holding blocks receives the whole fixed
+        factor matrix, worker to worker (an all-gather of the blocks, one full
+        copy per worker). ``"routed"``: each block receives only the rows its
+        entries touch, for factor matrices too large to copy to every worker.
+    callback_factors : bool, default True
+        Pass the gathered factors to ``callback`` (``callback(iteration,
+        loss, U, V)``), which moves both matrices to the client every
+        iteration; with ``False`` the callback gets ``U = V = None``.
+    checkpoint_path : str or os.PathLike, optional
+        Directory on the client's file system to save the factors in at each
+        checkpoint (``np.save`` into a temporary directory renamed into
+        place); see :func:`load_checkpoint`.
+    checkpoint_every : int, optional
+        Iterations between checkpoints; default 1 with ``checkpoint_path``
+        and none without. At a checkpoint the factors are gathered to the
+        client and the task graph restarts from them, so a lost worker costs
+        at most ``checkpoint_every`` iterations of recomputation (without
+        checkpoints Dask recomputes its lost blocks from the start of the
+        fit). Without ``checkpoint_path`` the checkpoint stays in memory.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_, item_weights_, fit_params_, loss_history_, \
+n_iter_, fit_time_
+        As in :class:`~fastwmf.WALS`.
+    n_blocks_ : tuple of int
+        User and item blocks used by the last fit.
+    nnz_ : int
+        Stored entries after duplicates were summed.
+
+    Notes
+    -----
+    Input: what :meth:`fastwmf.WALS.fit` takes (a scipy.sparse matrix, a
+    ``(rows, cols, values)`` triple or a pandas DataFrame), validated on the
+    client as WALS does and then cut into blocks that travel inside the task
+    graph (so the scheduler keeps a copy for recovery); or a dask DataFrame,
+    e.g. from ``dask.dataframe.read_parquet``, which only the workers read,
+    with WALS's meaning of the ``columns`` and labels; see :meth:`fit`.
+    """
+
+    def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
+                 solver="cholesky", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
+                 dtype="float32", random_state=None, num_threads=0, show_progress=False,
+                 callback=None, calculate_loss=True, warm_start=False, client=None,
+                 n_blocks=None, exchange="full", callback_factors=True, checkpoint_path=None,
+                 checkpoint_every=None):
+        super().__init__(
+            factors=factors, w0=w0, regularization=regularization, nu=nu,
+            iterations=iterations, solver=solver, cg_steps=cg_steps, confidence=confidence,
+            alpha=alpha, eps=eps, dtype=dtype, random_state=random_state,
+            num_threads=num_threads, show_progress=show_progress, callback=callback,
+            calculate_loss=calculate_loss, warm_start=warm_start)
+        self.client = client
+        self.n_blocks = n_blocks
+        self.exchange = exchange
+        self.callback_factors = callback_factors
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+
+    # ------------------------------------------------------------ params
+    def _wals_params(self):
+        return {name: getattr(self, name) for name in WALS._param_names()}
+
+    def _checked_params(self):
+        """WALS's own validation, plus the distributed parameters."""
+        requested = 0 if self.num_threads is None else check_int(
+            self.num_threads, "num_threads", low=0)
+        params = WALS(**dict(self._wals_params(), num_threads=0))._checked_params()
+        params["task_threads"] = requested
+        params["num_threads"] = min(requested or max_threads(), max_threads())  # client side
+        params["n_blocks"] = (None if self.n_blocks is None
+                              else check_int(self.n_blocks, "n_blocks", low=1))
+        params["exchange"] = check_choice(self.exchange, "exchange", EXCHANGES)
+        params["callback_factors"] = check_bool(self.callback_factors, "callback_factors")
+        if self.checkpoint_path is not None and not isinstance(
+                self.checkpoint_path, (str, os.PathLike)):
+            raise TypeError(f"checkpoint_path must be a path or None, "
+                            f"got {type(self.checkpoint_path).__name__}")
+        params["checkpoint_path"] = (None if self.checkpoint_path is None
+                                     else os.fspath(self.checkpoint_path))
+        if self.checkpoint_every is None:
+            params["checkpoint_every"] = 1 if params["checkpoint_path"] is not None else 0
+        else:
+            params["checkpoint_every"] = check_int(self.checkpoint_every, "checkpoint_every",
+                                                   low=1)
+        return params
+
+    def _threads(self):
+        """Local threads (predict, fold-in): ``num_threads`` capped by this machine."""
+        requested = self.num_threads if isinstance(self.num_threads, int) else 0
+        return min(requested if requested > 0 else max_threads(), max_threads())
+
+    def _get_client(self):
+        from distributed import Client
+        if self.client is not None:
+            if not isinstance(self.client, Client):
+                raise TypeError(f"client must be a distributed.Client or None, "
+                                f"got {type(self.client).__name__}")
+            return self.client
+        from distributed import get_client
+        try:
+            return get_client()
+        except ValueError as exc:
+            raise ValueError("client: no dask.distributed Client is running; create one "
+                             "(distributed.Client(...)) or pass client=") from exc
+
+    # --------------------------------------------------------------- fit
+    def fit(self, X, y=None, *, weights=None, user_weights=None, item_weights=None,
+            columns=None, shape=None):
+        """Fit the factors on the cluster.
+
+        Parameters
+        ----------
+        X : sparse matrix, (rows, cols, values) tuple, or DataFrame
+            Feedback, users as rows, as for :meth:`fastwmf.WALS.fit`. A pandas
+            (or polars) DataFrame is read as WALS reads it, on the client. A
+            dask DataFrame (e.g. from ``dask.dataframe.read_parquet``) is read
+            by the workers, with the same meaning: one row per entry, the
+            ``columns`` roles ``user``, ``item``, ``value`` (default 1 per
+            row) and ``weight`` (per-entry confidence, default none), labels
+            of any type numbered in ascending order and kept in
+            ``user_ids_`` / ``item_ids_``. Duplicates are summed.
+        y : ignored
+            Present for scikit-learn compatibility.
+        weights : sparse matrix or array-like, optional
+            Per-entry confidences, for matrix input (as in WALS).
+        user_weights, item_weights : array-like, optional
+            Per-user ``p_i`` and per-item ``q_j`` unobserved weights (as in
+            WALS; in ascending label order for a DataFrame).
+        columns : dict, optional
+            Column name of each role of a DataFrame (as in WALS).
+        shape : (int, int), optional
+            Dask DataFrame only: the user and item columns already hold
+            integer positions in ``0..shape[0]-1`` and ``0..shape[1]-1``. This
+            skips the pass that collects the labels, keeps rows and columns
+            without entries, and leaves ``user_ids_`` / ``item_ids_`` unset.
+
+        Returns
+        -------
+        self
+        """
+        started = time.perf_counter()
+        params = self._checked_params()
+        dask_frame = _is_dask_frame(X)
+        labels = (None, None)
+        if not dask_frame:
+            if shape is not None:
+                raise ValueError("shape is only used when X is a dask DataFrame")
+            if not (sp.issparse(X) or isinstance(X, (tuple, np.ndarray)) or is_frame(X)):
+                raise TypeError(f"X must be a scipy.sparse matrix, a (rows, cols, values) "
+                                f"tuple or a (pandas, polars or dask) DataFrame, "
+                                f"got {type(X).__name__}")
+            X, weights, *labels = self._unpack_fit_input(X, weights, columns)
+        elif weights is not None:
+            raise ValueError("weights: pass per-entry weights as columns={'weight': ...} "
+                             "with a DataFrame")
+        client = self._get_client()
+        workers = _worker_addresses(client)
+        if not workers:
+            raise ValueError("client: the cluster has no workers")
+        n_blocks = params["n_blocks"] or len(workers)
+        run = _Run(client, workers, params)
+        try:
+            if dask_frame:
+                data, labels = run.build_from_frame(X, user_weights, item_weights, shape,
+                                                    columns, n_blocks)
+            else:
+                data = run.build_from_matrix(X, weights, user_weights, item_weights, n_blocks)
+            result = run.iterate(data, self._initial_factors(data, params))
+        except BaseException:
+            run.cancel()
+            raise
+        U, V, history, n_iter = result
+        self.user_factors_ = U
+        self.item_factors_ = V
+        self.item_weights_ = data.q if data.q is not None else np.ones(data.shape[1])
+        self.fit_params_ = objective_params(params)
+        self.user_ids_, self.item_ids_ = labels
+        self.loss_history_ = history
+        self.n_iter_ = n_iter
+        self.n_blocks_ = (len(data.users.blocks), len(data.items.blocks))
+        self.nnz_ = data.nnz
+        self.fit_time_ = time.perf_counter() - started
+        return self
+
+    def _initial_factors(self, data, params):
+        """Per-block initial factors, drawn exactly as WALS draws them."""
+        m, n = data.shape
+        d = params["factors"]
+        dtype = params["dtype"]
+        if (params["warm_start"] and self.is_fitted
+                and self.user_factors_.shape == (m, d) and self.item_factors_.shape == (n, d)
+                and self.user_factors_.dtype == dtype):
+            U, V = self.user_factors_, self.item_factors_
+            users = [U[lo:hi].copy() for lo, hi in data.users.ranges()]
+            items = [V[lo:hi].copy() for lo, hi in data.items.ranges()]
+        else:
+            # WALS draws U (m x d) then V (n x d) from one generator; numpy's
+            # Generator fills arrays sequentially, so drawing block by block
+            # gives the same numbers without holding a full matrix twice
+            rng = params["rng"]
+            scale = 0.1 / np.sqrt(d)
+            users = []
+            for lo, hi in data.users.ranges():
+                block = (rng.standard_normal((hi - lo, d)) * scale).astype(dtype)
+                if params["solver"] != "cholesky":  # the exact solver never reads them
+                    users.append(block)
+            items = [(rng.standard_normal((hi - lo, d)) * scale).astype(dtype)
+                     for lo, hi in data.items.ranges()]
+        if params["solver"] == "cholesky":
+            users = None
+        return users, items
+
+    # --------------------------------------------------------- conversion
+    def to_local(self):
+        """A plain :class:`fastwmf.WALS` with this model's parameters and fit.
+
+        The factor arrays are shared, not copied. ``num_threads`` larger than
+        this machine allows becomes ``0`` (all threads).
+        """
+        self._check_fitted()
+        params = self._wals_params()
+        if isinstance(params["num_threads"], int) and params["num_threads"] > max_threads():
+            params["num_threads"] = 0
+        model = WALS(**params)
+        for name in WALS._fitted_arrays + WALS._fitted_values:
+            setattr(model, name, getattr(self, name))
+        model.user_ids_ = self.user_ids_
+        model.item_ids_ = self.item_ids_
+        return model
+
+    def save(self, path):
+        """Write the fitted model as a :class:`fastwmf.WALS` (load it with ``WALS.load``)."""
+        self.to_local().save(path)
+
+
+# ====================================================================== helpers
+
+def _worker_addresses(client):
+    try:
+        info = client.scheduler_info(n_workers=-1)
+    except TypeError:  # older distributed: always all workers
+        info = client.scheduler_info()
+    return sorted(info["workers"])
+
+
+def _is_dask_frame(X):
+    module = type(X).__module__
+    return module.startswith(("dask.dataframe", "dask_expr")) and hasattr(X, "columns")
+
+
+@dataclass
+class _Side:
+    """One orientation on the cluster: block futures and their row bounds."""
+
+    name: str            # "users" or "items"
+    bounds: np.ndarray   # int64 row bounds of the blocks
+    blocks: list         # futures of tasks.Block
+
+    def ranges(self):
+        return list(zip(self.bounds[:-1].tolist(), self.bounds[1:].tolist()))
+
+
+@dataclass
+class _Data:
+    shape: tuple
+    nnz: int
+    users: _Side
+    items: _Side
+    p: np.ndarray        # user weights or None (all ones)
+    q: np.ndarray        # item weights or None
+
+
+class _Run:
+    """The futures and task submission of one fit (client side)."""
+
+    def __init__(self, client, workers, params):
+        self.client = client
+        self.workers = workers
+        self.params = params
+        self.token = uuid.uuid4().hex[:12]
+        self.serial = itertools.count()
+        self.live = []  # the current iteration's futures (cancelled on error)
+
+    # ----------------------------------------------------------- submit
+    def submit(self, func, *args, name, index=(), worker=None):
+        kwargs = {}
+        if worker is not None:
+            # loose: a block stays where it lives, but a task whose worker died
+            # may run elsewhere (Dask rebuilds the lost blocks it needs)
+            kwargs = {"workers": [worker], "allow_other_workers": True}
+        key = (f"fastwmf-{name}-{self.token}",) + tuple(index)
+        with warnings.catch_warnings():
+            # in-memory input and initial factors travel inside the graph on
+            # purpose (recomputable, unlike scatter)
+            warnings.filterwarnings("ignore", message="Sending large graph")
+            return self.client.submit(func, *args, key=key, **kwargs)
+
+    def holders(self, futures):
+        """The worker holding each future's result (None while it is being computed)."""
+        who = self.client.who_has(futures)
+        out = []
+        for future in futures:
+            holders = who.get(future.key) or who.get(str(future.key)) or ()
+            out.append(sorted(holders)[0] if holders else None)
+        return out
+
+    def target(self, index):
+        return self.workers[index % len(self.workers)]
+
+    def cancel(self):
+        futures = [f for f in self.live if f is not None]
+        self.live = []
+        if futures:
+            try:
+                self.client.cancel(futures)
+            except Exception:  # pragma: no cover - best effort on the way out
+                logger.debug("cancelling futures failed", exc_info=True)
+
+    # ------------------------------------------------------------ build
+    def _layouts(self, shape, user_bounds, item_bounds, p, q):
+        params = self.params
+        common = dict(dtype=params["dtype"], w0=params["w0"],
+                      regularization=params["regularization"], nu=params["nu"],
+                      row_cost=self._row_cost(), routed=params["exchange"] == "routed")
+        m, n = shape
+        q_total = float(q.sum()) if q is not None else float(n)
+        p_total = float(p.sum()) if p is not None else float(m)
+        return (tasks.Layout(n_other=n, other_bounds=item_bounds, other_weight_total=q_total,
+                             **common),
+                tasks.Layout(n_other=m, other_bounds=user_bounds, other_weight_total=p_total,
+                             **common))
+
+    def _weights_futures(self, p, q):
+        """``p`` and ``q`` as graph roots (each worker fetches them once, at build time)."""
+        p_future = None if p is None else self.submit(tasks.constant, p, name="user-weights")
+        q_future = None if q is None else self.submit(tasks.constant, q, name="item-weights")
+        return p_future, q_future
+
+    def build_from_matrix(self, X, weights, user_weights, item_weights, n_blocks):
+        """Validate like WALS, then cut the CSR matrix into user blocks (graph-embedded)."""
+        params = self.params
+        data = check_interactions(X, "X", weights=weights)
+        check_factors_fit(params["factors"], data.shape)
+        targets, confidence = targets_and_confidence(data, params, params["dtype"])
+        p, q = _given_weights(user_weights, item_weights, data.shape)
+        m, n = data.shape
+        row_cost = self._row_cost()
+        user_bounds = row_chunks(data.indptr, row_cost, max_chunks=n_blocks)
+        item_indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(data.indices, minlength=n), out=item_indptr[1:])
+        item_bounds = row_chunks(item_indptr, row_cost, max_chunks=n_blocks)
+        user_layout, item_layout = self._layouts(data.shape, user_bounds, item_bounds, p, q)
+        p_future, q_future = self._weights_futures(p, q)
+        dtype = params["dtype"]
+        user_blocks = []
+        for b, (lo, hi) in enumerate(zip(user_bounds[:-1], user_bounds[1:])):
+            s, e = data.indptr[lo], data.indptr[hi]
+            user_blocks.append(self.submit(
+                tasks.user_block_from_csr, int(lo), int(hi), data.indptr[lo:hi + 1] - s,
+                data.indices[s:e], targets[s:e].astype(dtype), confidence[s:e].astype(dtype),
+                user_layout, p_future, q_future, name="users", index=(b,),
+                worker=self.target(b)))
+        return self._finish_build(data.shape, data.nnz, user_bounds, user_blocks, item_bounds,
+                                  item_layout, p, q, p_future, q_future)
+
+    def _row_cost(self):
+        d = self.params["factors"]
+        return d / 3.0 if self.params["solver"] == "cholesky" else float(d)
+
+    def build_from_frame(self, X, user_weights, item_weights, shape, columns, n_blocks):
+        """Read a dask DataFrame on the workers, count it, cut it into user blocks.
+
+        Returns the data and the ``(user, item)`` labels (None with ``shape``).
+        """
+        params = self.params
+        roles = _frame_roles(X, columns, positions=shape is not None)
+        if "weight" in roles and params["confidence"] is not None:
+            raise ValueError(f"weights cannot be combined with "
+                             f"confidence={params['confidence']!r}; pass one or the other")
+        labels = (None, None)
+        label_futures = (None, None)
+        if shape is None:
+            labels = self._collect_labels(X, roles)
+            label_futures = tuple(self.submit(tasks.constant, lab, name=f"{role}-labels")
+                                  for role, lab in zip(("user", "item"), labels))
+        else:
+            if not (isinstance(shape, tuple) and len(shape) == 2):
+                raise TypeError(f"shape must be a tuple (n_users, n_items), got {shape!r}")
+            shape = (check_int(shape[0], "shape[0]", low=1, high=MAX_INDEX),
+                     check_int(shape[1], "shape[1]", low=1, high=MAX_INDEX))
+        import dask
+        parts = X[list(roles.values())].to_delayed()
+        raw = self.client.compute([dask.delayed(tasks.partition_arrays)(part, roles,
+                                                                        *label_futures)
+                                   for part in parts])
+        stats = [self.submit(tasks.partition_stats, r, name="stats", index=(i,))
+                 for i, r in enumerate(raw)]
+        level = 0
+        while len(stats) > 1:
+            level += 1
+            stats = [self.submit(tasks.merge_stats, *stats[i:i + 8], name="stats",
+                                 index=(level, i)) for i in range(0, len(stats), 8)]
+        stats = stats[0].result()
+        if shape is None:
+            shape = (len(labels[0]), len(labels[1]))
+        m, n = _check_frame_stats(stats, roles, shape)
+        check_factors_fit(params["factors"], (m, n))
+        p, q = _given_weights(user_weights, item_weights, (m, n))
+        row_cost = self._row_cost()
+        counts = {}
+        for role, length in (("user", m), ("item", n)):
+            indptr = np.zeros(length + 1, dtype=np.int64)
+            c = stats[f"{role}_counts"]
+            indptr[1:len(c) + 1] = np.cumsum(c)
+            indptr[len(c) + 1:] = indptr[len(c)]
+            counts[role] = indptr
+        user_bounds = row_chunks(counts["user"], row_cost, max_chunks=n_blocks)
+        item_bounds = row_chunks(counts["item"], row_cost, max_chunks=n_blocks)
+        user_layout, item_layout = self._layouts((m, n), user_bounds, item_bounds, p, q)
+        p_future, q_future = self._weights_futures(p, q)
+        splits = [self.submit(tasks.split_rows, r, user_bounds, name="split-rows", index=(i,))
+                  for i, r in enumerate(raw)]
+        transform = {k: params[k] for k in ("confidence", "alpha", "eps")}
+        user_blocks = []
+        for b, (lo, hi) in enumerate(zip(user_bounds[:-1], user_bounds[1:])):
+            pieces = [self.submit(tasks.take, s, b, name="piece-rows", index=(i, b))
+                      for i, s in enumerate(splits)]
+            user_blocks.append(self.submit(
+                tasks.user_block_from_entries, pieces, int(lo), int(hi), user_layout,
+                transform, p_future, q_future, name="users", index=(b,),
+                worker=self.target(b)))
+        del raw, splits
+        data = self._finish_build((m, n), None, user_bounds, user_blocks, item_bounds,
+                                  item_layout, p, q, p_future, q_future)
+        return data, labels
+
+    def _collect_labels(self, X, roles):
+        """The sorted distinct user and item labels (one pass, as WALS numbers them)."""
+        columns = [roles["user"], roles["item"]]
+        futures = self.client.compute([X[c].isna().any() for c in columns] +
+                                      [X[c].unique() for c in columns])
+        has_na_user, has_na_item, users, items = self.client.gather(futures)
+        for role, has_na in (("user", has_na_user), ("item", has_na_item)):
+            if has_na:
+                raise ValueError(f"columns: the {role} column holds missing labels")
+        return (_labels(np.asarray(users), "user")[0], _labels(np.asarray(items), "item")[0])
+
+    def _finish_build(self, shape, nnz, user_bounds, user_blocks, item_bounds, item_layout,
+                      p, q, p_future, q_future):
+        """Item blocks from the user blocks (a one-time exchange), then wait for all."""
+        splits = [self.submit(tasks.split_block_columns, blk, item_bounds,
+                              name="split-cols", index=(b,), worker=self.target(b))
+                  for b, blk in enumerate(user_blocks)]
+        item_blocks = []
+        for c, (lo, hi) in enumerate(zip(item_bounds[:-1], item_bounds[1:])):
+            pieces = [self.submit(tasks.take, s, c, name="piece-cols", index=(b, c),
+                                  worker=self.target(b)) for b, s in enumerate(splits)]
+            item_blocks.append(self.submit(
+                tasks.item_block_from_pieces, pieces, int(lo), int(hi), item_layout,
+                q_future, p_future, name="items", index=(c,), worker=self.target(c)))
+        self.live = user_blocks + item_blocks
+        summaries = self.client.gather(
+            [self.submit(tasks.block_summary, blk, name="summary", index=(i,))
+             for i, blk in enumerate(user_blocks + item_blocks)])
+        if nnz is None:
+            nnz = sum(s[1] for s in summaries[:len(user_blocks)])
+        logger.debug("built %d user and %d item blocks, %d entries", len(user_blocks),
+                     len(item_blocks), nnz)
+        return _Data(shape=shape, nnz=int(nnz), users=_Side("users", user_bounds, user_blocks),
+                     items=_Side("items", item_bounds, item_blocks), p=p, q=q)
+
+    # -------------------------------------------------------- iterating
+    def task_params(self):
+        params = self.params
+        return {"dtype": params["dtype"].name, "solver": params["solver"],
+                "cg_steps": params["cg_steps"], "w0": params["w0"],
+                "num_threads": params["task_threads"],
+                "calculate_loss": params["calculate_loss"]}
+
+    def fixed_inputs(self, it, side, other, fixed, holders, other_holders):
+        """Submit the transfer of ``other``'s new factors to ``side``'s blocks.
+
+        ``"full"``: one gather task per worker holding blocks of ``side``,
+        which Dask feeds worker to worker (an all-gather). ``"routed"``: per
+        block, one route task per block of ``other``, on that block's worker.
+        Returns one input per block of ``side`` (a future, or a list of them).
+        """
+        name = "U" if side.name == "users" else "V"
+        # a fresh key per call: resubmitting a live key would silently reuse the old
+        # task, with its old dependencies (e.g. across a checkpoint's graph restart)
+        serial = next(self.serial)
+        if self.params["exchange"] == "full":
+            assembled = {}
+            for worker in holders:
+                if worker not in assembled:
+                    assembled[worker] = self.submit(
+                        tasks.assemble_full, fixed, name=f"gather-{name}", worker=worker,
+                        index=(it, serial, worker or "any"))
+            return [assembled[worker] for worker in holders]
+        return [[self.submit(tasks.take_rows, other.blocks[c], fixed[c], b,
+                             name=f"route-{name}", index=(it, serial, b, c),
+                             worker=other_holders[c])
+                 for c in range(len(other.blocks))]
+                for b in range(len(side.blocks))]
+
+    def half_step(self, it, side, inputs, prev, holders):
+        """Submit one half-step: solve ``side``'s blocks given the fixed ``inputs``.
+
+        ``prev`` holds the blocks' previous rows (CG warm start) or None.
+        Returns the result futures ``(rows, gramian part, stats)`` per block,
+        futures of the rows alone (a key no other worker fetches, so it stays
+        on the block's worker: Dask's memory manager may drop the home copy of
+        an all-gathered result), and futures of the stats.
+        """
+        params = self.params
+        task_params = self.task_params()
+        name = "U" if side.name == "users" else "V"
+        solve = tasks.solve_full if params["exchange"] == "full" else tasks.solve_routed
+        outs = [self.submit(solve, block, inputs[b], None if prev is None else prev[b],
+                            task_params, name=f"solve-{name}", index=(it, b),
+                            worker=holders[b])
+                for b, block in enumerate(side.blocks)]
+        stats = [self.submit(tasks.take, o, 2, name=f"stats-{name}", index=(it, b),
+                             worker=holders[b]) for b, o in enumerate(outs)]
+        rows = None
+        if params["solver"] != "cholesky" or (params["calculate_loss"] and side.name == "users"):
+            rows = [self.submit(tasks.take, o, 0, name=f"rows-{name}", index=(it, b),
+                                worker=holders[b]) for b, o in enumerate(outs)]
+        return outs, rows, stats
+
+    def roots(self, name, index, side, blocks, weights, holders):
+        """Factor blocks as graph-embedded root tasks, in the form solve tasks return."""
+        d = blocks[0].shape[1]
+        out = []
+        with thread_limits(self.params["num_threads"]):
+            for b, ((lo, hi), block, worker) in enumerate(zip(side.ranges(), blocks, holders)):
+                w = np.ones(hi - lo) if weights is None else weights[lo:hi]
+                part = (weighted_gramian(block, w, uniform_chunks(hi - lo)) if hi > lo
+                        else np.zeros((d, d)))
+                out.append(self.submit(tasks.constant, (block, part, None), name=name,
+                                       index=index + (b,), worker=worker))
+        return out
+
+    def iterate(self, data, initial):
+        """The fit loop: two half-steps, loss, progress, callback, checkpoint."""
+        params = self.params
+        users, items = data.users, data.items
+        users_init, items_init = initial
+        user_holders, item_holders = self.placement(data)
+        # initial factors travel inside the graph (recomputable)
+        V = self.roots("init-V", (), items, items_init, data.q, item_holders)
+        U = (None if users_init is None else
+             self.roots("init-U", (), users, users_init, data.p, user_holders))
+        U_rows, V_rows = U, (None if users_init is None else V)  # CG warm starts
+        del users_init, items_init, initial
+        history = []
+        n_iter = 0
+        progress = progress_bar(params["iterations"], params["show_progress"], "DaskWALS")
+        base = [*users.blocks, *items.blocks]
+        gathered_factors = None
+        prepared = None  # V's transfer to the user blocks, submitted early for the loss
+        try:
+            for iteration in range(1, params["iterations"] + 1):
+                gathered_factors = None
+                if iteration > 1:
+                    user_holders, item_holders = self.placement(data)
+                if prepared is not None and prepared[0] == (user_holders, item_holders):
+                    inputs = prepared[1]
+                else:
+                    inputs = self.fixed_inputs(iteration, users, items, V, user_holders,
+                                               item_holders)
+                U, U_rows, stats_U = self.half_step(iteration, users, inputs, U_rows,
+                                                    user_holders)
+                inputs = self.fixed_inputs(iteration, items, users, U, item_holders,
+                                           user_holders)
+                V, V_rows, stats_V = self.half_step(iteration, items, inputs, V_rows,
+                                                    item_holders)
+                del inputs
+                observed = []
+                prepared = None
+                if params["calculate_loss"]:
+                    # the observed part of the loss runs on the user side (as in WALS,
+                    # where the random reads hit the smaller item factors), on the
+                    # transfer of V that the next user half-step reuses
+                    inputs = self.fixed_inputs(iteration + 1, users, items, V, user_holders,
+                                               item_holders)
+                    prepared = ((user_holders, item_holders), inputs)
+                    observe = (tasks.observed_full if params["exchange"] == "full"
+                               else tasks.observed_routed)
+                    observed = [self.submit(observe, block, U_rows[b], inputs[b],
+                                            self.task_params(), name="observed",
+                                            index=(iteration, b), worker=user_holders[b])
+                                for b, block in enumerate(users.blocks)]
+                    del inputs
+                self.live = base + U + V + stats_U + stats_V + observed
+                gathered = self.client.gather(stats_U + stats_V + observed)
+                stats = gathered[:len(stats_U) + len(stats_V)]
+                if not all(s["finite"] for s in stats):
+                    raise FloatingPointError(
+                        f"the factors became non-finite at iteration {iteration}; increase "
+                        f"regularization, lower the learning rate or use dtype='float64'")
+                n_iter = iteration
+                loss = None
+                if params["calculate_loss"]:
+                    loss = _assemble_loss(stats[:len(stats_U)], stats[len(stats_U):],
+                                          gathered[len(stats):], params["w0"])
+                    history.append(loss)
+                    if not np.isfinite(loss):
+                        raise FloatingPointError(
+                            f"the objective became {loss} at iteration {iteration}; "
+                            f"increase regularization or use dtype='float64'")
+                logger.debug("iteration %d loss %s", iteration, loss)
+                if progress is not None:
+                    progress.update(1)
+                    if loss is not None:
+                        progress.set_postfix(loss=f"{loss:.6g}")
+                checkpoint = (params["checkpoint_every"] > 0
+                              and iteration % params["checkpoint_every"] == 0)
+                if checkpoint or (params["callback"] is not None
+                                  and params["callback_factors"]):
+                    gathered_factors = self.gather_factors(U, V)
+                if checkpoint and params["checkpoint_path"] is not None:
+                    write_checkpoint(params["checkpoint_path"], iteration, *gathered_factors,
+                                     history)
+                if params["callback"] is not None:
+                    Uc, Vc = (None, None) if not params["callback_factors"] else (
+                        read_only(gathered_factors[0]), read_only(gathered_factors[1]))
+                    if params["callback"](iteration, loss, Uc, Vc):
+                        break
+                if checkpoint and iteration < params["iterations"]:
+                    # restart the graph from the client's copy: the next iteration no
+                    # longer depends on the history, so Dask forgets it and recovers a
+                    # lost block from here (costs one copy of V, and of U for CG)
+                    prepared = None
+                    user_holders, item_holders = self.placement(data)
+                    Uf, Vf = gathered_factors
+                    V = self.roots("root-V", (iteration,), items,
+                                   [Vf[lo:hi] for lo, hi in items.ranges()], data.q,
+                                   item_holders)
+                    U = (None if params["solver"] == "cholesky" else
+                         self.roots("root-U", (iteration,), users,
+                                    [Uf[lo:hi] for lo, hi in users.ranges()], data.p,
+                                    user_holders))
+                    U_rows, V_rows = U, (None if U is None else V)
+                    self.live = base + (U or []) + V
+                elif params["solver"] == "cholesky":
+                    U_rows = V_rows = None
+        finally:
+            if progress is not None:
+                progress.close()
+        if gathered_factors is None:
+            gathered_factors = self.gather_factors(U, V)
+        self.live = []
+        return (*gathered_factors, history, n_iter)
+
+    def placement(self, data):
+        """Where each data block lives now (one scheduler call for both sides)."""
+        holders = self.holders(data.users.blocks + data.items.blocks)
+        k = len(data.users.blocks)
+        return holders[:k], holders[k:]
+
+    def gather_factors(self, U, V):
+        """Both factor matrices on the client (moves ``|U| + |V|``)."""
+        outs = self.client.gather(U + V)
+        return (np.concatenate([o[0] for o in outs[:len(U)]]),
+                np.concatenate([o[0] for o in outs[len(U):]]))
+
+
+def _assemble_loss(stats_U, stats_V, observed, w0):
+    """The objective from per-block scalars and ``d x d`` Gramians (as Problem.loss)."""
+    loss = sum(observed)
+    loss += sum(s["penalty"] for s in stats_U) + sum(s["penalty"] for s in stats_V)
+    if w0 != 0.0:
+        gram_U = np.zeros_like(stats_U[0]["gram"])
+        for s in stats_U:
+            gram_U += s["gram"]
+        gram_V = np.zeros_like(stats_V[0]["gram"])
+        for s in stats_V:
+            gram_V += s["gram"]
+        loss += w0 * float(np.sum(gram_U * gram_V))
+    return float(loss)
+
+
+def _given_weights(user_weights, item_weights, shape):
+    """Validated ``p`` and ``q``, or None where not given (all ones, never shipped)."""
+    p, q = unobserved_weights(user_weights, item_weights, shape)
+    return (None if user_weights is None else p), (None if item_weights is None else q)
+
+
+def _frame_roles(X, columns, positions):
+    """Role -> column name of a dask DataFrame (WALS's roles and defaults), checked
+    against the frame's metadata; ``positions``: ids must be integers."""
+    from pandas.api.types import is_integer_dtype, is_numeric_dtype
+    roles = {role: name for role, name in check_columns(columns).items() if name is not None}
+    present = list(X.columns)
+    for role, name in roles.items():
+        if name not in present:
+            raise ValueError(f"columns: the {role} column {name!r} is not in the frame "
+                             f"(it has {present})")
+    dtypes = X.dtypes
+    for role, name in roles.items():
+        dtype = dtypes[name]
+        if role in ("user", "item") and positions and not is_integer_dtype(dtype):
+            raise TypeError(f"X column {name!r} must hold integer positions with shape=, "
+                            f"got dtype {dtype}; leave shape out to number labels")
+        if role in ("value", "weight") and not is_numeric_dtype(dtype):
+            raise TypeError(f"X column {name!r} must hold real numbers, got dtype {dtype}")
+    return roles
+
+
+def _check_frame_stats(stats, roles, shape):
+    """Raise on what WALS's validation would reject; return ``(m, n)``."""
+    if stats["entries"] == 0:
+        raise ValueError("X has no stored entries")
+    for axis, role in enumerate(("user", "item")):
+        column = roles[role]
+        low, high = stats[f"{role}_min"], stats[f"{role}_max"]
+        if low < 0:
+            raise ValueError(f"X column {column!r} must be non-negative, found {low}")
+        if high >= shape[axis]:
+            raise ValueError(f"X column {column!r} must be < shape[{axis}] = {shape[axis]}, "
+                             f"found {high}")
+    if not stats["values_finite"]:
+        raise ValueError(f"X column {roles['value']!r} must be finite (found NaN or inf)")
+    if "weights_finite" in stats:
+        if not stats["weights_finite"]:
+            raise ValueError(f"X column {roles['weight']!r} must be finite (found NaN or inf)")
+        if stats["weights_min"] is not None and stats["weights_min"] < 0:
+            raise ValueError(f"X column {roles['weight']!r} must be non-negative")
+    return tuple(shape)
+
+
+# ================================================================== checkpoints
+
+def write_checkpoint(path, iteration, user_factors, item_factors, loss_history):
+    """Save factors as ``path/iteration-NNNNNN/{user,item}_factors.npy`` + ``meta.json``.
+
+    The directory is written under a temporary name and renamed into place,
+    so a crash never leaves a half-written checkpoint; older checkpoints in
+    ``path`` are removed afterwards.
+    """
+    os.makedirs(path, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-iteration-", dir=path)
+    try:
+        for name, array in (("user_factors", user_factors), ("item_factors", item_factors)):
+            with open(os.path.join(tmp, f"{name}.npy"), "wb") as handle:
+                np.save(handle, array)
+                handle.flush()
+                os.fsync(handle.fileno())
+        meta = {"format": CHECKPOINT_FORMAT, "version": 1, "iteration": int(iteration),
+                "loss_history": [float(x) for x in loss_history],
+                "shape": [int(user_factors.shape[0]), int(item_factors.shape[0])],
+                "factors": int(user_factors.shape[1]), "dtype": user_factors.dtype.name}
+        with open(os.path.join(tmp, "meta.json"), "w") as handle:
+            json.dump(meta, handle)
+        final = os.path.join(path, f"iteration-{int(iteration):06d}")
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for entry in os.listdir(path):
+        if entry.startswith("iteration-") and entry != os.path.basename(final):
+            shutil.rmtree(os.path.join(path, entry), ignore_errors=True)
+    return final
+
+
+def load_checkpoint(path):
+    """The latest checkpoint written by a fit with ``checkpoint_path=path``.
+
+    Returns
+    -------
+    dict
+        ``user_factors``, ``item_factors``, ``iteration`` and ``loss_history``.
+        To resume, assign the factors to a model's ``user_factors_`` and
+        ``item_factors_`` and fit with ``warm_start=True`` and the remaining
+        ``iterations``.
+    """
+    path = os.fspath(path)
+    entries = sorted(e for e in os.listdir(path) if e.startswith("iteration-")) if \
+        os.path.isdir(path) else []
+    if not entries:
+        raise FileNotFoundError(f"path: no checkpoint in {path!r}")
+    latest = os.path.join(path, entries[-1])
+    with open(os.path.join(latest, "meta.json")) as handle:
+        meta = json.load(handle)
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{latest!r} is not a fastwmf checkpoint")
+    return {"user_factors": np.load(os.path.join(latest, "user_factors.npy")),
+            "item_factors": np.load(os.path.join(latest, "item_factors.npy")),
+            "iteration": meta["iteration"], "loss_history": meta["loss_history"]}
