@@ -67,6 +67,10 @@ def scaled_copy(path, factor, name):
 def saved(tmp_path_factory):
     """``(storage, path)`` of a baseline saved by a tiny run of the suite."""
     storage = tmp_path_factory.mktemp("benchmarks")
+    # a warm-up run first: in a fresh checkout the first run also fills the
+    # JIT and page caches, which made the saved baseline slower than later runs
+    warm = run_suite(storage)
+    assert warm.returncode == 0, warm.stdout + warm.stderr
     result = run_suite(storage, "--benchmark-save=base")
     assert result.returncode == 0, result.stdout + result.stderr
     (baseline,) = glob.glob(str(storage / "*" / "0001_base.json"))
@@ -88,8 +92,9 @@ def test_compare_fails_against_a_baseline_with_halved_times(saved):
         assert after["stats"]["median"] == pytest.approx(before["stats"]["median"] / 2)
         assert after["stats"]["min"] == pytest.approx(before["stats"]["min"] / 2)
 
+    # min is the statistic least disturbed by other load on a shared machine
     failed = run_suite(storage, "--benchmark-compare=0002",
-                       "--benchmark-compare-fail=median:25%")
+                       "--benchmark-compare-fail=min:25%")
     assert failed.returncode != 0, failed.stdout + failed.stderr
     assert "Performance has regressed" in failed.stdout + failed.stderr
 
