@@ -9,7 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL
-from .topk import _better, _sift_down, _sift_up
+from .topk import _sift_down, offer
 
 #: Columns of the per-user ranking output, in this order.
 RANKING_COLUMNS = ("precision", "recall", "ndcg", "map", "hit_rate")
@@ -98,15 +98,7 @@ def ranking_metrics(users, user_factors, item_factors, train_indptr, train_indic
             for t in range(d):
                 s += np.float64(user_factors[u, t]) * np.float64(item_factors[j, t])
             scores[j] = s
-            if size < kmax:
-                heap_scores[size] = s
-                heap_ids[size] = j
-                _sift_up(heap_scores, heap_ids, size)
-                size += 1
-            elif _better(s, j, heap_scores[0], heap_ids[0]):
-                heap_scores[0] = s
-                heap_ids[0] = j
-                _sift_down(heap_scores, heap_ids, size, 0)
+            size = offer(heap_scores, heap_ids, size, kmax, s, j)
         top = np.empty(size, dtype=np.int64)  # best first; size == min(kmax, n_candidates)
         for pos in range(size - 1, -1, -1):
             top[pos] = heap_ids[0]

@@ -44,6 +44,21 @@ def _sift_up(heap_scores, heap_ids, pos):
             return
 
 
+@njit(**SERIAL)
+def offer(heap_scores, heap_ids, size, k, score, item):
+    """Offer ``(score, item)`` to a heap keeping the best ``k``; return its new size."""
+    if size < k:
+        heap_scores[size] = score
+        heap_ids[size] = item
+        _sift_up(heap_scores, heap_ids, size)
+        return size + 1
+    if _better(score, item, heap_scores[0], heap_ids[0]):
+        heap_scores[0] = score
+        heap_ids[0] = item
+        _sift_down(heap_scores, heap_ids, size, 0)
+    return size
+
+
 @njit(**PARALLEL)
 def topk_inner_product(queries, candidates, excl_indptr, excl_indices, allowed,
                        k, out_ids, out_scores):
@@ -79,15 +94,7 @@ def topk_inner_product(queries, candidates, excl_indptr, excl_indices, allowed,
             s = 0.0
             for t in range(d):
                 s += np.float64(queries[qi, t]) * np.float64(candidates[j, t])
-            if size < k:
-                heap_scores[size] = s
-                heap_ids[size] = j
-                _sift_up(heap_scores, heap_ids, size)
-                size += 1
-            elif _better(s, j, heap_scores[0], heap_ids[0]):
-                heap_scores[0] = s
-                heap_ids[0] = j
-                _sift_down(heap_scores, heap_ids, size, 0)
+            size = offer(heap_scores, heap_ids, size, k, s, j)
         for pos in range(size, k):
             out_ids[qi, pos] = -1
             out_scores[qi, pos] = -np.inf
