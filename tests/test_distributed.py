@@ -299,7 +299,7 @@ def _kernel_signatures():
 
     from fastwmf.kernels import als, gramian, loss
     out = []
-    for kernel in (als.half_step_cholesky, als.half_step_cg, gramian.weighted_gramian,
+    for kernel in (*als.compiled_kernels(), gramian.weighted_gramian,
                    loss.observed_loss, loss.weighted_squared_norm):
         for signature in kernel.signatures:
             out.append([(t.mutable, t.layout) for t in signature if isinstance(t, types.Array)])

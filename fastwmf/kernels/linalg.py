@@ -18,7 +18,13 @@ def cholesky_solve_inplace(A, b):
     (possible only without regularization) gets a zero component, so a
     singular system still yields a finite solution of the remaining equations.
     """
-    d = A.shape[0]
+    cholesky_solve(A, b, A.shape[0])
+
+
+@njit(inline="always", **SERIAL)
+def cholesky_solve(A, b, d):
+    """:func:`cholesky_solve_inplace` on the leading ``d x d`` block, inlined
+    into its caller so that a constant ``d`` unrolls its loops."""
     scale = 0.0
     for k in range(d):
         scale = max(scale, A[k, k])
@@ -55,4 +61,78 @@ def cholesky_solve_inplace(A, b):
         s = b[k]
         for t in range(k + 1, d):
             s -= A[t, k] * b[t]
+        b[k] = s / A[k, k]
+
+
+@njit(inline="always", **SERIAL)
+def cholesky_solve_upper(A, b, d):
+    """Solve ``A x = b`` from the upper triangle of the leading ``d x d`` block.
+
+    The same method and pivot safeguard as :func:`cholesky_solve_inplace`, but
+    ``A`` is overwritten by ``U = L^T`` eight rows at a time: each trailing
+    row then takes one rank-8 update over contiguous memory, which
+    vectorises, instead of a dot product per entry. Inlined, so a constant
+    ``d`` unrolls it.
+    """
+    scale = 0.0
+    for k in range(d):
+        scale = max(scale, A[k, k])
+    tol = PIVOT_TOLERANCE * scale
+    for k0 in range(0, d, 8):
+        k1 = min(k0 + 8, d)
+        for k in range(k0, k1):  # factor the panel's rows among themselves
+            s = A[k, k]
+            if s <= tol or not np.isfinite(s):
+                for t in range(k, d):
+                    A[k, t] = 0.0
+                continue
+            pivot = np.sqrt(s)
+            inv = 1.0 / pivot
+            # loops from the panel's first column (aligned, fixed start); what they
+            # change left of the diagonal is never read
+            for t in range(k0, d):
+                A[k, t] *= inv
+            A[k, k] = pivot
+            for j in range(k + 1, k1):
+                ukj = A[k, j]
+                for t in range(k0, d):
+                    A[j, t] -= ukj * A[k, t]
+        # trailing rows: one rank-8 update each, over whole rows from column k1
+        # (entries left of the diagonal get updated too and are never read)
+        if k1 - k0 == 8:
+            for j in range(k1, d):
+                u0 = A[k0, j]
+                u1 = A[k0 + 1, j]
+                u2 = A[k0 + 2, j]
+                u3 = A[k0 + 3, j]
+                u4 = A[k0 + 4, j]
+                u5 = A[k0 + 5, j]
+                u6 = A[k0 + 6, j]
+                u7 = A[k0 + 7, j]
+                for t in range(k1, d):
+                    A[j, t] -= (u0 * A[k0, t] + u1 * A[k0 + 1, t]
+                                + u2 * A[k0 + 2, t] + u3 * A[k0 + 3, t]
+                                + u4 * A[k0 + 4, t] + u5 * A[k0 + 5, t]
+                                + u6 * A[k0 + 6, t] + u7 * A[k0 + 7, t])
+        else:
+            for k in range(k0, k1):
+                for j in range(k1, d):
+                    ukj = A[k, j]
+                    for t in range(j, d):
+                        A[j, t] -= ukj * A[k, t]
+    for k in range(d):  # forward: U^T y = b
+        if A[k, k] == 0.0:
+            b[k] = 0.0
+            continue
+        b[k] /= A[k, k]
+        yk = b[k]
+        for t in range(k + 1, d):
+            b[t] -= yk * A[k, t]
+    for k in range(d - 1, -1, -1):  # backward: U x = y
+        if A[k, k] == 0.0:
+            b[k] = 0.0
+            continue
+        s = b[k]
+        for t in range(k + 1, d):
+            s -= A[k, t] * b[t]
         b[k] = s / A[k, k]

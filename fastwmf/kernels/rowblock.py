@@ -1,0 +1,85 @@
+"""Dense helpers over one row's gathered factor vectors.
+
+Every helper takes the vector length ``D`` as an argument and is inlined into
+its caller at the Numba IR level, so a kernel compiled for one factor count
+(see :mod:`fastwmf.kernels.specialise`) sees ``D`` as a constant and LLVM
+emits unrolled SIMD code. Rows are processed four at a time so that each
+load of the shared vector serves four dot products, and each load and store
+of the accumulator serves four updates.
+"""
+
+from numba import njit
+
+from .._config import FASTMATH
+
+INLINE = {"inline": "always", "fastmath": set(FASTMATH), "nogil": True, "cache": True}
+
+
+@njit(**INLINE)
+def gather_rows(other, indices, start, count, block, d):
+    """``block[q, :d] = other[indices[start + q], :d]`` for ``q < count``.
+
+    Columns ``d:`` of ``block`` are left as they are (zero padding).
+    """
+    for q in range(count):
+        j = indices[start + q]
+        for t in range(d):
+            block[q, t] = other[j, t]
+
+
+@njit(**INLINE)
+def rows_dot(block, count, x, dots, D, zero):
+    """``dots[q] = block[q, :D] . x[:D]`` for ``q < count``; ``zero`` sets the sum type."""
+    q = 0
+    while q + 4 <= count:
+        d0 = zero
+        d1 = zero
+        d2 = zero
+        d3 = zero
+        for t in range(D):
+            xt = x[t]
+            d0 += block[q, t] * xt
+            d1 += block[q + 1, t] * xt
+            d2 += block[q + 2, t] * xt
+            d3 += block[q + 3, t] * xt
+        dots[q] = d0
+        dots[q + 1] = d1
+        dots[q + 2] = d2
+        dots[q + 3] = d3
+        q += 4
+    while q < count:
+        d0 = zero
+        for t in range(D):
+            d0 += block[q, t] * x[t]
+        dots[q] = d0
+        q += 1
+
+
+@njit(**INLINE)
+def rows_axpy(block, count, weights, out, D):
+    """``out[:D] += sum_q weights[q] * block[q, :D]`` for ``q < count``."""
+    q = 0
+    while q + 4 <= count:
+        w0 = weights[q]
+        w1 = weights[q + 1]
+        w2 = weights[q + 2]
+        w3 = weights[q + 3]
+        for t in range(D):
+            out[t] += (w0 * block[q, t] + w1 * block[q + 1, t]
+                       + w2 * block[q + 2, t] + w3 * block[q + 3, t])
+        q += 4
+    while q < count:
+        w0 = weights[q]
+        for t in range(D):
+            out[t] += w0 * block[q, t]
+        q += 1
+
+
+@njit(**INLINE)
+def symmetric_apply(G, x, scale, shift, out, D, zero):
+    """``out[:D] = scale * G x + shift * x``; ``zero`` sets the sum type."""
+    for r in range(D):
+        s = zero
+        for t in range(D):
+            s += G[r, t] * x[t]
+        out[r] = scale * s + shift * x[r]

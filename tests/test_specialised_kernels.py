@@ -1,0 +1,158 @@
+"""Kernels compiled per factor count agree with the generic kernel and with numpy."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastwmf._threading import row_chunks
+from fastwmf.kernels import als
+from fastwmf.kernels.specialise import kernel_width, padded_square
+
+
+def _row_problem(d, dtype, seed=0, m=60, n=40):
+    rng = np.random.default_rng(seed)
+    X = sp.random(m, n, density=0.15, random_state=seed, format="csr")
+    X.data[:] = rng.random(X.nnz) + 0.1
+    X = X.tolil()
+    X[0, :] = rng.random(n) + 0.1          # one row longer than a small gather limit
+    X[1, :] = 0.0                           # and an empty one
+    X = X.tocsr()
+    X.eliminate_zeros()
+    X.sort_indices()
+    indptr = X.indptr.astype(np.int64)
+    other = rng.standard_normal((n, d)).astype(dtype)
+    col_weights = rng.random(n) + 0.5
+    G = (other.astype(np.float64) * col_weights[:, None]).T @ other.astype(np.float64)
+    args = (indptr, X.indices.astype(np.int32), X.data.astype(dtype),
+            (1.0 + 2.0 * X.data).astype(dtype), other, G, 0.7, rng.random(m) + 0.5,
+            col_weights, np.full(m, 0.3), row_chunks(indptr, 4.0))
+    start = rng.standard_normal((m, d)).astype(dtype)
+    return args, start
+
+
+def _dense_cg(args, start, steps):
+    """Plain numpy CG on each row's dense normal equations."""
+    indptr, indices, targets, conf, other, G, w0, p, q, reg, _ = args
+    Y = other.astype(np.float64)
+    out = start.astype(np.float64).copy()
+    for i in range(len(indptr) - 1):
+        sl = slice(indptr[i], indptr[i + 1])
+        j, c, a = indices[sl], conf[sl].astype(np.float64), targets[sl].astype(np.float64)
+        wi = w0 * p[i]
+        A = wi * G + reg[i] * np.eye(Y.shape[1]) + (Y[j].T * (c - wi * q[j])) @ Y[j]
+        b = Y[j].T @ (c * a)
+        x = out[i]
+        r = b - A @ x
+        d_ = r.copy()
+        rs = r @ r
+        for _ in range(steps):
+            if rs < 1e-300:
+                break
+            Ad = A @ d_
+            alpha = rs / (d_ @ Ad)
+            x = x + alpha * d_
+            r = r - alpha * Ad
+            rs_new = r @ r
+            d_ = r + rs_new / rs * d_
+            rs = rs_new
+        out[i] = x
+    return out
+
+
+@pytest.mark.parametrize("d", [5, 13, 264])
+def test_cg_kernel_variants_match_numpy(d):
+    args, start = _row_problem(d, np.float64, seed=d)
+    expected = _dense_cg(args, start, 3)
+    G = args[5]
+    width = kernel_width(d)
+    # a gather limit of 5 streams long rows in blocks of one 4-row group and one row
+    variants = {"public": None, "streamed": (width, 5)}
+    if d == 13:
+        variants["generic"] = (0, als.GATHER_ROWS)
+    for name, key in variants.items():
+        out = start.copy()
+        if key is None:
+            als.half_step_cg(*args, 3, out)
+        else:
+            kernel = als._cg_kernel(key[0], np.float64, key[1])
+            gram = padded_square(G, key[0], np.float64)
+            kernel(*args[:5], gram, *args[6:], 3, out)
+        np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.parametrize("d", [7, 64])
+def test_cg_kernel_float32_tracks_float64(d):
+    args64, start = _row_problem(d, np.float64, seed=3)
+    args32, _ = _row_problem(d, np.float32, seed=3)
+    a = start.copy()
+    b = start.astype(np.float32)
+    als.half_step_cg(*args64, 3, a)
+    als.half_step_cg(*args32, 3, b)
+    assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+
+
+def test_kernel_width_rounds_up_and_falls_back():
+    assert [kernel_width(d) for d in (1, 8, 9, 64, 100, 256)] == [8, 8, 16, 64, 104, 256]
+    assert kernel_width(257) == 0
+    padded = padded_square(np.ones((3, 3)), 8, np.float32)
+    assert padded.shape == (8, 8) and padded.dtype == np.float32
+    assert padded.sum() == 9.0
+
+
+def _dense_exact(args):
+    """Each row's dense normal equations solved by numpy."""
+    indptr, indices, targets, conf, other, G, w0, p, q, reg, _ = args
+    Y = other.astype(np.float64)
+    out = np.empty((len(indptr) - 1, Y.shape[1]))
+    for i in range(len(indptr) - 1):
+        sl = slice(indptr[i], indptr[i + 1])
+        j, c, a = indices[sl], conf[sl].astype(np.float64), targets[sl].astype(np.float64)
+        wi = w0 * p[i]
+        A = wi * G + reg[i] * np.eye(Y.shape[1]) + (Y[j].T * (c - wi * q[j])) @ Y[j]
+        out[i] = np.linalg.solve(A, Y[j].T @ (c * a))
+    return out
+
+
+@pytest.mark.parametrize("d", [5, 13, 264])
+def test_cholesky_kernel_variants_match_numpy(d):
+    args, _ = _row_problem(d, np.float64, seed=d)
+    expected = _dense_exact(args)
+    width = kernel_width(d)
+    variants = {"public": None, "streamed": (width, 5)}
+    if d == 13:
+        variants["generic"] = (0, als.GATHER_ROWS)
+    for name, key in variants.items():
+        out = np.zeros_like(expected)
+        if key is None:
+            als.half_step_cholesky(*args, out)
+        else:
+            kernel = als._cholesky_kernel(key[0], np.float64, key[1])
+            kernel(*args[:5], padded_square(args[5], key[0], np.float64), *args[6:], out)
+        np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("d", [1, 3, 8, 9, 17, 40])
+def test_blocked_cholesky_solves_and_zeroes_null_directions(d):
+    from numba import njit
+
+    from fastwmf.kernels.linalg import cholesky_solve_upper
+
+    @njit
+    def solve(A, b):
+        cholesky_solve_upper(A, b, A.shape[0])
+
+    rng = np.random.default_rng(d)
+    B = rng.standard_normal((d, d))
+    A = B @ B.T + 0.5 * np.eye(d)
+    b = rng.standard_normal(d)
+    x = b.copy()
+    solve(np.triu(A), x)  # only the upper triangle is read
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-9, atol=1e-12)
+    if d > 1:  # a singular system: the null direction gets a zero component
+        C = B[:, : d - 1] @ B[:, : d - 1].T
+        C[:, -1] = 0.0
+        C[-1, :] = 0.0
+        y = b.copy()
+        solve(C.copy(), y)
+        assert np.isfinite(y).all() and y[-1] == 0.0
+        np.testing.assert_allclose(C[:-1, :-1] @ y[:-1], b[:-1], rtol=1e-6, atol=1e-6)
