@@ -164,7 +164,7 @@ def check_finite_vector(array, name, length=None, nonnegative=False):
 def check_fits_dtype(array, name, dtype):
     """Check that float64 ``array`` stays finite when cast to ``dtype``."""
     limit = np.finfo(dtype).max
-    if array.size and np.abs(array).max() > limit:
+    if array.size and max(array.max(), -array.min()) > limit:  # no |array| temporary
         raise ValueError(f"{name} holds values beyond the range of {np.dtype(dtype).name} "
                          f"(|x| > {limit:.3g}); rescale them or use dtype='float64'")
     return array

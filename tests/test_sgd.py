@@ -40,11 +40,13 @@ def test_visit_gradient_matches_finite_differences(biased, w0):
     user_bias, item_bias = np.array([bu]), np.array([bv])
     lr = 1e-3
     one = lambda value: np.array([value])  # noqa: E731
-    sgd_epoch(np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int32),
+    tile_ptr = np.array([0, 1], dtype=np.int64)
+    first = np.zeros(1, dtype=np.int64)
+    sgd_epoch(tile_ptr, 1, first, first, 7, np.zeros(1, dtype=np.int32),
               np.zeros(1, dtype=np.int32), one(a), one(c), U, V, user_bias, item_bias, mu,
               biased, w0, one(p), one(q), Gu, Gv, one(reg_u), one(reg_v), one(breg_u),
               one(breg_v), one(gram_u), one(gram_v), lr, False, one(1.0), one(1.0), one(1.0),
-              one(1.0), 1)
+              one(1.0))
     analytic = np.concatenate([(u - U[0]) / lr, (v - V[0]) / lr,
                                [(bu - user_bias[0]) / lr, (bv - item_bias[0]) / lr]])
     if not biased:
@@ -210,3 +212,49 @@ def test_progress_bar_counts_iterations(capsys, cls, steps):
     cls(factors=2, show_progress=True, random_state=0, **steps).fit(X)
     err = capsys.readouterr().err
     assert "3/3" in err
+
+
+def test_tiles_hold_every_entry_once_inside_their_blocks():
+    from fastwmf.kernels.sgd import tile_entries
+    X = random_interactions(53, 41, 0.3, seed=5)
+    nnz = X.nnz
+    rows, cols = np.empty(nnz, np.int32), np.empty(nnz, np.int32)
+    targets, conf = np.empty(nnz), np.empty(nnz)
+    weights = np.arange(nnz, dtype=np.float64)
+    tile_ptr = tile_entries(X.indptr.astype(np.int64), X.indices, X.data.astype(np.float64),
+                            weights, 7, 9, 5, rows, cols, targets, conf)
+    assert tile_ptr[0] == 0 and tile_ptr[-1] == nnz and np.all(np.diff(tile_ptr) >= 0)
+    assert len(tile_ptr) == 8 * 5 + 1
+    # a permutation of the CSR entries, values carried along
+    assert sorted(conf.astype(int)) == list(range(nnz))
+    coo_rows = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
+    order = conf.astype(int)
+    np.testing.assert_array_equal(rows, coo_rows[order])
+    np.testing.assert_array_equal(cols, X.indices[order])
+    np.testing.assert_array_equal(targets, X.data[order])
+    for tile in range(len(tile_ptr) - 1):
+        sl = slice(tile_ptr[tile], tile_ptr[tile + 1])
+        assert np.all(rows[sl] // 7 == tile // 5) and np.all(cols[sl] // 9 == tile % 5)
+
+
+def test_visit_order_covers_each_tile_position_once():
+    from numba import njit
+
+    from fastwmf.kernels.sgd import visit_order
+
+    @njit
+    def order(seed, tile, n):
+        start, step = visit_order(seed, tile, n)
+        out = np.empty(n, np.int64)
+        pos = start
+        for s in range(n):
+            out[s] = pos
+            pos = (pos + step) % n
+        return out
+
+    for n in (1, 2, 3, 4, 12, 97, 360, 1024):
+        seen = [tuple(order(seed, tile, n)) for seed in range(3) for tile in range(3)]
+        for visit in seen:
+            assert sorted(visit) == list(range(n))
+        if n > 3:
+            assert len(set(seen)) > 1  # the order changes with the epoch's seed

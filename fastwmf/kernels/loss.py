@@ -54,3 +54,32 @@ def weighted_squared_norm(factors, row_reg, chunk_bounds):
     for c in range(n_chunks):
         total += partial[c]
     return total
+
+
+@njit(**PARALLEL)
+def observed_loss_entries(rows, cols, targets, confidence, row_factors, col_factors,
+                          w0, row_weights, col_weights, chunk_bounds):
+    """:func:`observed_loss` over entries in any order (``rows[e]``, ``cols[e]``).
+
+    ``chunk_bounds`` splits the entry positions; partial sums are added in chunk
+    order, so the result does not depend on the thread count.
+    """
+    n_chunks = chunk_bounds.shape[0] - 1
+    d = row_factors.shape[1]
+    partial = np.zeros(max(n_chunks, 1))
+    for c in prange(n_chunks):
+        s = 0.0
+        for e in range(chunk_bounds[c], chunk_bounds[c + 1]):
+            i = rows[e]
+            j = cols[e]
+            pred = 0.0
+            for t in range(d):
+                pred += np.float64(row_factors[i, t]) * np.float64(col_factors[j, t])
+            err = np.float64(targets[e]) - pred
+            s += (np.float64(confidence[e]) * err * err
+                  - w0 * row_weights[i] * col_weights[j] * pred * pred)
+        partial[c] = s
+    total = 0.0
+    for c in range(n_chunks):
+        total += partial[c]
+    return total

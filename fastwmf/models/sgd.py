@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._threading import row_chunks, thread_limits, uniform_chunks
+from .._threading import thread_limits, uniform_chunks
 from .._frames import frame_to_triples, is_frame, labels_to_index
 from .._validation import (
     check_bool, check_choice, check_float, check_int, check_interactions)
 from ..kernels.gramian import weighted_gramian
-from ..kernels.loss import observed_loss, weighted_squared_norm
-from ..kernels.sgd import sgd_epoch
+from ..kernels.loss import observed_loss_entries, weighted_squared_norm
+from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_rows, sgd_epoch, tile_entries
 from ._problem import frequency_scaled_regularization
 from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
@@ -31,10 +31,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SCHEDULES = ("adagrad", "decay")
-
-#: Entries per Hogwild slice; slices are the unit of work of one thread.
-SLICE_ENTRIES = 65_536
-
 
 class SGD(FactorModel):
     """Matrix factorization fitted by lock-free parallel SGD (Hogwild).
@@ -338,17 +334,34 @@ class _State:
         self.shape = (m, n)
         user_counts = np.diff(data.indptr)
         item_counts = np.bincount(data.indices, minlength=n)
-        self.rows = np.repeat(np.arange(m, dtype=np.int32), user_counts)
-        self.cols = data.indices
-        self.targets = targets.astype(dtype)
-        self.confidence = confidence.astype(dtype)
+        # entries in (user block, item block) tiles, laid out in linear time
+        rows_per_block = block_rows(d, np.dtype(dtype).itemsize)
+        self.user_rows = max(1, min(rows_per_block, -(-m // MIN_USER_BLOCKS)))
+        self.item_rows = rows_per_block
+        tiles = -(-m // self.user_rows) * -(-n // self.item_rows)
+        if tiles > MAX_TILES:  # grow both blocks alike: a huge grid costs more than misses
+            grow = np.sqrt(tiles / MAX_TILES)
+            self.user_rows = int(np.ceil(self.user_rows * grow))
+            self.item_rows = int(np.ceil(self.item_rows * grow))
+        self.n_user_blocks = -(-m // self.user_rows)
+        self.n_item_blocks = max(1, -(-n // self.item_rows))
+        nnz = len(data.indices)
+        self.rows = np.empty(nnz, dtype=np.int32)
+        self.cols = np.empty(nnz, dtype=np.int32)
+        self.targets = np.empty(nnz, dtype=dtype)
+        self.confidence = np.empty(nnz, dtype=dtype)
+        self.tile_ptr = tile_entries(data.indptr, data.indices, targets, confidence,
+                                     self.user_rows, self.item_rows, self.n_item_blocks,
+                                     self.rows, self.cols, self.targets, self.confidence)
         self.p, self.q = p, q
         self.biased = params["biased"]
         self.global_bias = (float(np.average(targets, weights=confidence))
                             if self.biased and confidence.sum() > 0 else 0.0)
         scale = params["init_scale"] / np.sqrt(d)
-        self.U = (rng.standard_normal((m, d)) * scale).astype(dtype)
-        self.V = (rng.standard_normal((n, d)) * scale).astype(dtype)
+        self.U = rng.standard_normal((m, d), dtype=dtype)
+        self.U *= scale
+        self.V = rng.standard_normal((n, d), dtype=dtype)
+        self.V *= scale
         self.U[user_counts == 0] = 0.0  # never visited: 0 is their optimum
         self.V[item_counts == 0] = 0.0
         self.user_bias = np.zeros(m)
@@ -374,18 +387,16 @@ class _State:
         }
         self.acc = {name: np.ones(size) for name, size in
                     (("u", m), ("v", n), ("bu", m), ("bv", n))}
-        self.user_chunks = row_chunks(data.indptr)
+        self.entry_chunks = uniform_chunks(len(self.rows))
+        self.user_chunks = uniform_chunks(m)
         self.item_chunks = uniform_chunks(n)
-        self.user_gram_chunks = uniform_chunks(m)
-        self.indptr = data.indptr
-        # a multiple of the thread count: prange hands each thread an equal block
-        threads = params["num_threads"]
-        self.n_slices = min(max(len(self.rows), 1),
-                            threads * max(1, -(-len(self.rows) // (SLICE_ENTRIES * threads))))
+        self.user_gram_chunks = self.user_chunks
         return self
 
     def epoch(self, epoch, params):
-        order = self.rng.permutation(len(self.rows)).astype(np.int64)
+        block_order = self.rng.permutation(self.n_user_blocks).astype(np.int64)
+        tile_offsets = self.rng.integers(0, self.n_item_blocks, self.n_user_blocks)
+        seed = int(self.rng.integers(0, 2**62))
         d = self.U.shape[1]
         if self.w0 > 0.0:
             user_gram = weighted_gramian(self.U, self.p, self.user_gram_chunks)
@@ -397,11 +408,12 @@ class _State:
         if not adagrad:
             rate = rate / (1.0 + params["decay"] * (epoch - 1))
         v = self.visit
-        sgd_epoch(order, self.rows, self.cols, self.targets, self.confidence, self.U, self.V,
+        sgd_epoch(self.tile_ptr, self.n_item_blocks, block_order, tile_offsets, seed,
+                  self.rows, self.cols, self.targets, self.confidence, self.U, self.V,
                   self.user_bias, self.item_bias, self.global_bias, self.biased, self.w0,
                   self.p, self.q, user_gram, item_gram, v["reg_u"], v["reg_v"], v["bias_u"],
                   v["bias_v"], v["gram_u"], v["gram_v"], rate, adagrad, self.acc["u"],
-                  self.acc["v"], self.acc["bu"], self.acc["bv"], self.n_slices)
+                  self.acc["v"], self.acc["bu"], self.acc["bv"])
 
     def _residual_targets(self):
         if not self.biased:
@@ -411,9 +423,9 @@ class _State:
 
     def loss(self, params):
         """The full objective, biases included, without visiting unobserved entries."""
-        data_part = observed_loss(self.indptr, self.cols, self._residual_targets(),
-                                  self.confidence, self.U, self.V, self.w0, self.p, self.q,
-                                  self.user_chunks)
+        data_part = observed_loss_entries(
+            self.rows, self.cols, self._residual_targets(), self.confidence, self.U, self.V,
+            self.w0, self.p, self.q, self.entry_chunks)
         unobserved = 0.0
         if self.w0 > 0.0:
             unobserved = self.w0 * float(np.sum(
