@@ -10,69 +10,18 @@ PIVOT_TOLERANCE = 1e-12
 
 
 @njit(**SERIAL)
-def cholesky_solve_inplace(A, b):
-    """Solve ``A x = b`` for a symmetric positive semi-definite ``A``.
-
-    Only the lower triangle of ``A`` is read. ``A`` is overwritten by its
-    Cholesky factor and ``b`` by the solution. A direction whose pivot vanishes
-    (possible only without regularization) gets a zero component, so a
-    singular system still yields a finite solution of the remaining equations.
-    """
-    cholesky_solve(A, b, A.shape[0])
-
-
-@njit(inline="always", **SERIAL)
-def cholesky_solve(A, b, d):
-    """:func:`cholesky_solve_inplace` on the leading ``d x d`` block, inlined
-    into its caller so that a constant ``d`` unrolls its loops."""
-    scale = 0.0
-    for k in range(d):
-        scale = max(scale, A[k, k])
-    tol = PIVOT_TOLERANCE * scale
-    for k in range(d):
-        s = A[k, k]
-        for t in range(k):
-            s -= A[k, t] * A[k, t]
-        if s <= tol or not np.isfinite(s):
-            A[k, k] = 0.0
-            for j in range(k + 1, d):
-                A[j, k] = 0.0
-            continue
-        pivot = np.sqrt(s)
-        A[k, k] = pivot
-        inv = 1.0 / pivot
-        for j in range(k + 1, d):
-            s = A[j, k]
-            for t in range(k):
-                s -= A[j, t] * A[k, t]
-            A[j, k] = s * inv
-    for k in range(d):  # forward: L y = b
-        if A[k, k] == 0.0:
-            b[k] = 0.0
-            continue
-        s = b[k]
-        for t in range(k):
-            s -= A[k, t] * b[t]
-        b[k] = s / A[k, k]
-    for k in range(d - 1, -1, -1):  # backward: L^T x = y
-        if A[k, k] == 0.0:
-            b[k] = 0.0
-            continue
-        s = b[k]
-        for t in range(k + 1, d):
-            s -= A[t, k] * b[t]
-        b[k] = s / A[k, k]
-
-
-@njit(inline="always", **SERIAL)
 def cholesky_solve_upper(A, b, d):
-    """Solve ``A x = b`` from the upper triangle of the leading ``d x d`` block.
+    """Solve ``A x = b`` for a symmetric positive semi-definite ``A`` in place.
 
-    The same method and pivot safeguard as :func:`cholesky_solve_inplace`, but
-    ``A`` is overwritten by ``U = L^T`` eight rows at a time: each trailing
-    row then takes one rank-8 update over contiguous memory, which
-    vectorises, instead of a dot product per entry. Inlined, so a constant
-    ``d`` unrolls it.
+    Only the upper triangle of the leading ``d x d`` block is read; it is
+    overwritten by the Cholesky factor ``U`` (``A = U^T U``) and ``b`` by the
+    solution. ``U`` is formed eight rows at a time: each trailing row then
+    takes one rank-8 update over contiguous memory, which vectorises, instead
+    of a dot product per entry. A direction whose pivot falls below
+    :data:`PIVOT_TOLERANCE` times the largest diagonal entry (possible only
+    without regularization) gets a zero component, so a singular system still
+    yields a finite solution of the remaining equations. LLVM inlines this into
+    the kernels compiled per width, where a constant ``d`` unrolls it.
     """
     scale = 0.0
     for k in range(d):
