@@ -277,7 +277,7 @@ def sgd_state(X, factors, threads, **params):
 
 
 def sgd_epoch_case(X, factors=64, threads=None, **params):
-    """One Hogwild SGD epoch over the stored entries (shuffle included); setup untimed."""
+    """One Hogwild SGD epoch over the stored entries (per-epoch shuffles included); setup untimed."""
     threads = bench_threads(threads)
     checked, state = sgd_state(X, factors, threads, **params)
     epoch = [0]

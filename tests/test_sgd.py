@@ -257,4 +257,4 @@ def test_visit_order_covers_each_tile_position_once():
         for visit in seen:
             assert sorted(visit) == list(range(n))
         if n > 3:
-            assert len(set(seen)) > 1  # the order changes with the epoch's seed
+            assert len(set(seen)) > 2  # start and direction change with the epoch's seed

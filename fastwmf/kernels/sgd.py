@@ -7,9 +7,8 @@ their tile is visited, so an update rarely misses cache; visiting entries in
 a global random order instead misses on nearly every update. Threads take
 whole user blocks in an order shuffled every epoch and update the shared
 item factors without locks (Recht et al. 2011); inside a user block the
-tiles start at a random item block, and each tile's entries are visited in a
-fresh pseudo-random order ``(a s + b) mod n`` every epoch, which costs no
-memory traffic. With one thread an epoch is a plain sequential pass and fully
+tiles start at a random item block, and each tile is walked from a random
+start in a random direction (see :func:`visit_order`). With one thread an epoch is a plain sequential pass and fully
 reproducible.
 """
 
@@ -87,13 +86,6 @@ def tile_entries(indptr, indices, targets, confidence, user_rows, item_rows, n_i
 
 
 @njit(inline="always", **SERIAL)
-def _gcd(a, b):
-    while b:
-        a, b = b, a % b
-    return a
-
-
-@njit(inline="always", **SERIAL)
 def _mix(x):
     """A 64-bit integer hash (splitmix64's finaliser), as a non-negative int."""
     z = np.uint64(x & 0x7FFFFFFFFFFFFFFF)
@@ -105,16 +97,17 @@ def _mix(x):
 
 @njit(inline="always", **SERIAL)
 def visit_order(seed, tile, n):
-    """``(start, step)`` of a tile's pseudo-random visiting order this epoch.
+    """``(start, step)`` of a tile's visiting order this epoch.
 
-    ``step`` is coprime to ``n``, so ``start + s * step (mod n)`` for
-    ``s = 0 .. n-1`` visits each of the ``n`` positions once.
+    The tile is walked from a random start, forwards or backwards, wrapping
+    around: ``start + s * step (mod n)`` for ``s = 0 .. n-1`` visits each of
+    the ``n`` positions once. Neighbouring positions keep CSR order (users
+    ascending), which the hardware prefetcher follows; a random stride
+    instead (tried) took 1.85x as long per epoch on the 10M-entry benchmark.
     """
     h = _mix((seed & 0xFFFFFFFF) * 1_000_003 + tile)
-    step = h % n
-    while _gcd(step, n) != 1:
-        step += 1
-    return _mix(h) % n, step % n
+    step = 1 if (h & 1) or n == 1 else n - 1
+    return (h >> 1) % n, step % n
 
 
 def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,

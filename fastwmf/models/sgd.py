@@ -57,10 +57,12 @@ class SGD(FactorModel):
     100K's ``u1.base`` (never on its test folds) and give a mean test RMSE of
     about 0.906 over the official folds u1..u5.
 
-    Each epoch visits every stored entry once in a fresh random order; the
-    order is cut into slices that threads process concurrently, updating the
-    shared factors without locks. ``num_threads=1`` with an int
-    ``random_state`` is bit-for-bit reproducible.
+    Each epoch visits every stored entry once. The entries are laid out per
+    fit in (user block, item block) tiles small enough for the factor rows to
+    stay in cache; threads take whole user blocks in an order shuffled every
+    epoch and update the shared item factors without locks, and each tile is
+    walked from a random start in a random direction every epoch. ``num_threads=1`` with
+    an int ``random_state`` is bit-for-bit reproducible.
 
     Parameters
     ----------
