@@ -253,6 +253,37 @@ def _canonical_csr(rows, cols, data, shape):
     return csr
 
 
+def _check_shape_and_size(shape, nnz, name, n_cols, allow_empty):
+    if n_cols is not None and shape[1] != n_cols:
+        raise ValueError(f"{name} must have {n_cols} columns (the model's items), "
+                         f"got {shape[1]}")
+    if shape[0] > MAX_INDEX or shape[1] > MAX_INDEX:
+        raise ValueError(f"{name} has shape {shape}; each side must be below 2**31 - 1")
+    if not allow_empty:
+        if shape[0] == 0 or shape[1] == 0:
+            raise ValueError(f"{name} must have at least one row and one column, got shape {shape}")
+        if nnz == 0:
+            raise ValueError(f"{name} has no stored entries")
+
+
+def _canonical_csr_input(X, name):
+    """``X`` as a float64 CSR matrix sharing its index arrays, when ``X`` is
+    already canonical (sorted indices, no duplicates); else None."""
+    try:
+        X.check_format(full_check=True)
+    except ValueError as exc:
+        raise ValueError(f"{name} has an invalid sparse structure: {exc}") from exc
+    if not X.has_canonical_format:
+        return None
+    values = _as_numeric(X.data, f"{name} values")
+    if values.ndim != 1 or len(values) != len(X.indices):
+        return None
+    out = sp.csr_matrix(X.shape, dtype=np.float64)
+    out.indptr, out.indices = X.indptr, X.indices
+    out.data = values.astype(np.float64)
+    return out
+
+
 def check_interactions(X, name="X", weights=None, weights_name="weights",
                        n_cols=None, allow_empty=False):
     """Validate and canonicalize a feedback matrix.
@@ -279,17 +310,18 @@ def check_interactions(X, name="X", weights=None, weights_name="weights",
     -------
     Interactions
     """
+    if weights is None and sp.issparse(X) and X.format == "csr" and X.ndim == 2:
+        canonical = _canonical_csr_input(X, name)
+        if canonical is not None:  # no coordinate arrays, no re-sort: one copy of the values
+            _check_shape_and_size(X.shape, X.nnz, name, n_cols, allow_empty)
+            if not np.all(np.isfinite(canonical.data)):
+                raise ValueError(f"{name} values must be finite (found NaN or inf)")
+            return Interactions(shape=(int(X.shape[0]), int(X.shape[1])),
+                                indptr=canonical.indptr.astype(np.int64),
+                                indices=canonical.indices.astype(np.int32, copy=False),
+                                values=canonical.data)
     rows, cols, values, shape = _coordinates(X, name, n_cols)
-    if n_cols is not None and shape[1] != n_cols:
-        raise ValueError(f"{name} must have {n_cols} columns (the model's items), "
-                         f"got {shape[1]}")
-    if shape[0] > MAX_INDEX or shape[1] > MAX_INDEX:
-        raise ValueError(f"{name} has shape {shape}; each side must be below 2**31 - 1")
-    if not allow_empty:
-        if shape[0] == 0 or shape[1] == 0:
-            raise ValueError(f"{name} must have at least one row and one column, got shape {shape}")
-        if len(values) == 0:
-            raise ValueError(f"{name} has no stored entries")
+    _check_shape_and_size(shape, len(values), name, n_cols, allow_empty)
 
     entry_weights = None
     if weights is not None:

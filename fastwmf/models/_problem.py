@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
+from ..kernels.layout import transpose_entries
 from ..kernels.loss import observed_loss, weighted_squared_norm
 
 
@@ -59,7 +59,9 @@ class Problem:
         Parameters
         ----------
         data : Interactions
-        targets, confidence : ndarray of float64, aligned with ``data``
+        targets, confidence : ndarray, aligned with ``data``
+            Used as they are when already of ``dtype`` (pass them so to save
+            a copy), else converted.
         user_weights, item_weights : ndarray of float64
         w0, regularization, nu : float
         dtype : numpy.dtype
@@ -67,30 +69,31 @@ class Problem:
             Fixed work per row for chunk balancing, in stored-entry units.
         """
         m, n = data.shape
-        perm_matrix = sp.csr_matrix(
-            (np.arange(data.nnz, dtype=np.int64), data.indices, data.indptr), shape=(m, n))
-        csc = perm_matrix.tocsc()
-        csc.sort_indices()
-        perm = csc.data
+        targets = np.asarray(targets, dtype=dtype)      # no copy when already dtype
+        confidence = np.asarray(confidence, dtype=dtype)
+        item_indices = np.empty(data.nnz, dtype=np.int32)
+        item_targets = np.empty(data.nnz, dtype=dtype)
+        item_confidence = np.empty(data.nnz, dtype=dtype)
+        item_indptr = transpose_entries(data.indptr, data.indices, targets, confidence, n,
+                                        item_indices, item_targets, item_confidence)
         user_counts = np.diff(data.indptr)
-        item_counts = np.diff(csc.indptr)
+        item_counts = np.diff(item_indptr)
         users = Side(
             indptr=data.indptr,
             indices=data.indices,
-            targets=targets.astype(dtype),
-            confidence=confidence.astype(dtype),
+            targets=targets,
+            confidence=confidence,
             row_weights=user_weights,
             row_reg=frequency_scaled_regularization(
                 regularization, nu, user_counts, w0, user_weights, item_weights.sum()),
             chunks=row_chunks(data.indptr, row_cost),
             gram_chunks=uniform_chunks(m),
         )
-        item_indptr = csc.indptr.astype(np.int64)
         items = Side(
             indptr=item_indptr,
-            indices=csc.indices.astype(np.int32),
-            targets=targets[perm].astype(dtype),
-            confidence=confidence[perm].astype(dtype),
+            indices=item_indices,
+            targets=item_targets,
+            confidence=item_confidence,
             row_weights=item_weights,
             row_reg=frequency_scaled_regularization(
                 regularization, nu, item_counts, w0, item_weights, user_weights.sum()),

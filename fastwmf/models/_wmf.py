@@ -41,6 +41,31 @@ def check_factors_fit(factors, shape):
                          f"got {factors}")
 
 
+def random_factors(rng, rows, factors, scale, dtype, block=65_536):
+    """``scale * N(0, 1)`` factors of ``dtype``, drawn in row blocks.
+
+    The draws come in the order of one ``rng.standard_normal((rows, factors))``
+    call, so results equal that call's, without its float64 temporaries.
+    """
+    out = np.empty((rows, factors), dtype=dtype)
+    for start in range(0, rows, block):
+        stop = min(start + block, rows)
+        out[start:stop] = rng.standard_normal((stop - start, factors)) * scale
+    return out
+
+
+def _check_product_fits(targets, confidence, name):
+    """``check_fits_dtype(confidence * targets, name, float64)``, forming the
+    product only when the magnitudes' bound says that it could overflow."""
+    if targets.size == 0:
+        return
+    bound = (max(float(targets.max()), -float(targets.min()))
+             * max(float(confidence.max()), -float(confidence.min())))
+    if bound <= np.finfo(np.float64).max:
+        return
+    check_fits_dtype(confidence * targets, name, np.float64)
+
+
 def targets_and_confidence(data, params, dtype):
     """``(a, c)`` per stored entry from the values, weights and transform.
 
@@ -68,7 +93,7 @@ def targets_and_confidence(data, params, dtype):
         confidence_name = "X"
     check_fits_dtype(targets, "X", dtype)
     check_fits_dtype(confidence, confidence_name, dtype)
-    check_fits_dtype(confidence * targets, f"X times {confidence_name}", np.float64)
+    _check_product_fits(targets, confidence, f"X times {confidence_name}")
     return targets, confidence
 
 

@@ -226,6 +226,8 @@ class SGD(FactorModel):
         check_factors_fit(params["factors"], data.shape)
         dtype = params["dtype"]
         targets, confidence = targets_and_confidence(data, params, dtype)
+        targets = targets.astype(dtype, copy=False)  # frees the float64 copies early
+        confidence = confidence.astype(dtype, copy=False)
         p, q = unobserved_weights(user_weights, item_weights, data.shape)
         val = None
         if validation is not None:
@@ -237,6 +239,7 @@ class SGD(FactorModel):
             raise ValueError("patience needs a validation matrix in fit")
 
         state = _State.build(data, targets, confidence, p, q, params)
+        del targets, confidence  # the state holds its tiled copies
         history: list[float] = []
         val_history: list[float] = []
         best = None

@@ -13,7 +13,7 @@ from .._validation import check_bool, check_choice, check_int, check_interaction
 from ._problem import Problem
 from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
-    read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
+    random_factors, read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
 if TYPE_CHECKING:
@@ -176,6 +176,9 @@ class WALS(FactorModel):
     def _problem(self, data, user_weights, item_weights, params):
         check_factors_fit(params["factors"], data.shape)
         targets, confidence = targets_and_confidence(data, params, params["dtype"])
+        # to the model dtype now, so that the float64 copies are freed before the layout
+        targets = targets.astype(params["dtype"], copy=False)
+        confidence = confidence.astype(params["dtype"], copy=False)
         p, q = unobserved_weights(user_weights, item_weights, data.shape)
         d = params["factors"]
         row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
@@ -234,9 +237,8 @@ class WALS(FactorModel):
                 and self.user_factors_.dtype == dtype):
             U, V = self.user_factors_.copy(), self.item_factors_.copy()
         else:
-            scale = 0.1 / np.sqrt(d)
-            U = (rng.standard_normal((m, d)) * scale).astype(dtype)
-            V = (rng.standard_normal((n, d)) * scale).astype(dtype)
+            U = random_factors(rng, m, d, 0.1 / np.sqrt(d), dtype)
+            V = random_factors(rng, n, d, 0.1 / np.sqrt(d), dtype)
         history: list[float] = []
         progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0
