@@ -16,7 +16,7 @@ from numba import njit, prange
 
 from .._config import PARALLEL
 from .linalg import cholesky_solve_upper
-from .rowblock import gather_rows, rows_axpy, rows_dot, symmetric_apply
+from .rowblock import gather_rows, longest_row, rows_axpy, rows_dot, symmetric_apply
 from .specialise import kernel_width, padded_square
 
 #: CG stops once the squared residual falls below this fraction of its start.
@@ -87,9 +87,7 @@ def _cholesky_kernel(width, float_type, gather_limit):
         D = width if width else d
         n_chunks = chunk_bounds.shape[0] - 1
         for c in prange(n_chunks):
-            longest = 0
-            for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-                longest = max(longest, indptr[i + 1] - indptr[i])
+            longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
             cap = max(min(longest, gather_limit), 1)
             block = np.zeros((cap, D), other.dtype)
             scaled = np.zeros((cap, D), other.dtype)
@@ -165,9 +163,7 @@ def _cg_kernel(width, float_type, gather_limit):
         zero = float_type(0.0)
         n_chunks = chunk_bounds.shape[0] - 1
         for c in prange(n_chunks):
-            longest = 0
-            for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-                longest = max(longest, indptr[i + 1] - indptr[i])
+            longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
             cap = max(min(longest, gather_limit), 1)
             block = np.zeros((cap, D), other.dtype)
             coef = np.empty(max(longest, 1), other.dtype)

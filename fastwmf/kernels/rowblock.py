@@ -17,6 +17,15 @@ INLINE = {"fastmath": set(FASTMATH), "nogil": True, "cache": True}
 
 
 @njit(**INLINE)
+def longest_row(indptr, first, stop):
+    """The most stored entries of rows ``first .. stop-1``."""
+    longest = 0
+    for i in range(first, stop):
+        longest = max(longest, indptr[i + 1] - indptr[i])
+    return longest
+
+
+@njit(**INLINE)
 def gather_rows(other, indices, start, count, block, d):
     """``block[q, :d] = other[indices[start + q], :d]`` for ``q < count``.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -228,6 +229,7 @@ class SGD(FactorModel):
         targets, confidence = targets_and_confidence(data, params, dtype)
         targets = targets.astype(dtype, copy=False)  # frees the float64 copies early
         confidence = confidence.astype(dtype, copy=False)
+        data = dataclasses.replace(data, values=None, weights=None)  # only the structure is used now
         p, q = unobserved_weights(user_weights, item_weights, data.shape)
         val = None
         if validation is not None:
