@@ -1,0 +1,64 @@
+"""Peak memory of one fit against issue 5's budget.
+
+Usage::
+
+    python benchmarks/fit_memory.py {wals-cg|wals-cholesky|sgd} [SIZE]
+
+SIZE is a ``fastwmf.bench.SIZES`` name (default ``large``). The JIT is warmed on
+a slice first; the process's high-water mark (Linux ``VmHWM``) is reset just
+before the fit, so the growth printed is what the fit itself allocated. The
+budget is 1.5 x the input matrix in both orientations (float32 values, int32
+indices) plus the factors.
+"""
+
+import sys
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+import fastwmf
+from fastwmf import bench
+
+MODELS = {
+    "wals-cg": lambda it: fastwmf.WALS(factors=64, solver="cg", iterations=it, random_state=0),
+    "wals-cholesky": lambda it: fastwmf.WALS(factors=64, solver="cholesky", iterations=it,
+                                             random_state=0),
+    "sgd": lambda it: fastwmf.SGD(factors=64, epochs=it, random_state=0, w0=0.0, biased=False,
+                                  calculate_loss=False),
+}
+
+
+def _status_mb(key):
+    with open("/proc/self/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{key} not in /proc/self/status (Linux only)")
+
+
+def main(argv):
+    kind = argv[0] if argv else "wals-cg"
+    size = argv[1] if len(argv) > 1 else "large"
+    X = sp.csr_matrix(bench.bench_matrix(size), dtype=np.float32)
+    X.indices = X.indices.astype(np.int32)
+    make = MODELS[kind]
+    make(1).fit(X[:2000])
+    before = _status_mb("VmRSS")
+    with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")  # reset the high-water mark
+    started = time.perf_counter()
+    model = make(2).fit(X)
+    seconds = time.perf_counter() - started
+    growth = _status_mb("VmHWM") - before
+    csr = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
+    csc = (X.data.nbytes + X.indices.nbytes + (X.shape[1] + 1) * 8) / 2**20
+    factors = (model.user_factors_.nbytes + model.item_factors_.nbytes) / 2**20
+    budget = 1.5 * (csr + csc) + factors
+    print(f"{kind} {size} ({X.nnz} entries, fit {seconds:.1f} s): peak growth {growth:.0f} MB; "
+          f"budget 1.5 x {csr + csc:.0f} MB + {factors:.0f} MB factors = {budget:.0f} MB; "
+          f"ratio {growth / budget:.2f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
