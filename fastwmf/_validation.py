@@ -266,9 +266,10 @@ def _check_shape_and_size(shape, nnz, name, n_cols, allow_empty):
             raise ValueError(f"{name} has no stored entries")
 
 
-def _canonical_csr_input(X, name):
-    """``X`` as a float64 CSR matrix sharing its index arrays, when ``X`` is
-    already canonical (sorted indices, no duplicates); else None."""
+def _canonical_csr_parts(X, name):
+    """``(indptr, indices, float64 values)`` of a CSR ``X`` that is already
+    canonical (sorted indices, no duplicates), else None. ``indices`` is
+    shared with ``X`` when it is writeable, contiguous int32 (no copy)."""
     try:
         X.check_format(full_check=True)
     except ValueError as exc:
@@ -278,10 +279,9 @@ def _canonical_csr_input(X, name):
     values = _as_numeric(X.data, f"{name} values")
     if values.ndim != 1 or len(values) != len(X.indices):
         return None
-    out = sp.csr_matrix(X.shape, dtype=np.float64)
-    out.indptr, out.indices = X.indptr, X.indices
-    out.data = values.astype(np.float64)
-    return out
+    # kernels take writeable C arrays only (a read-only one would compile again)
+    indices = np.require(X.indices, dtype=np.int32, requirements=["C", "W"])
+    return X.indptr.astype(np.int64), indices, values.astype(np.float64)
 
 
 def check_interactions(X, name="X", weights=None, weights_name="weights",
@@ -311,15 +311,14 @@ def check_interactions(X, name="X", weights=None, weights_name="weights",
     Interactions
     """
     if weights is None and sp.issparse(X) and X.format == "csr" and X.ndim == 2:
-        canonical = _canonical_csr_input(X, name)
-        if canonical is not None:  # no coordinate arrays, no re-sort: one copy of the values
+        parts = _canonical_csr_parts(X, name)
+        if parts is not None:  # no coordinate arrays, no re-sort: one copy of the values
             _check_shape_and_size(X.shape, X.nnz, name, n_cols, allow_empty)
-            if not np.all(np.isfinite(canonical.data)):
+            indptr, indices, values = parts
+            if not np.all(np.isfinite(values)):
                 raise ValueError(f"{name} values must be finite (found NaN or inf)")
-            return Interactions(shape=(int(X.shape[0]), int(X.shape[1])),
-                                indptr=canonical.indptr.astype(np.int64),
-                                indices=canonical.indices.astype(np.int32, copy=False),
-                                values=canonical.data)
+            return Interactions(shape=(int(X.shape[0]), int(X.shape[1])), indptr=indptr,
+                                indices=indices, values=values)
     rows, cols, values, shape = _coordinates(X, name, n_cols)
     _check_shape_and_size(shape, len(values), name, n_cols, allow_empty)
 

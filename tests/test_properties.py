@@ -73,3 +73,17 @@ def test_half_step_matches_reference_on_messy_input(data, w0):
     expected = naive.solve_rows(W, A, V, reg)
     np.testing.assert_allclose(U, expected, rtol=1e-6,
                                atol=1e-9 * max(1.0, np.abs(expected).max()))
+
+
+def test_canonical_csr_input_is_used_without_resorting_and_never_aliased_read_only():
+    from fastwmf._validation import check_interactions
+    X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+    X.indices = X.indices.astype(np.int32)
+    data = check_interactions(X)
+    np.testing.assert_array_equal(data.indices, X.indices)
+    np.testing.assert_array_equal(data.values, X.data)
+    X.indices.setflags(write=False)  # e.g. memory-mapped input
+    data = check_interactions(X)
+    assert data.indices.flags.writeable and data.indices.flags.c_contiguous
+    assert not np.shares_memory(data.indices, X.indices)
+    np.testing.assert_array_equal(data.indices, X.indices)

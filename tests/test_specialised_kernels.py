@@ -6,7 +6,7 @@ import scipy.sparse as sp
 
 from fastwmf._threading import row_chunks
 from fastwmf.kernels import als
-from fastwmf.kernels.specialise import kernel_width, padded_square
+from fastwmf.kernels.specialise import exact_width, kernel_width, padded_square
 
 
 def _row_problem(d, dtype, seed=0, m=60, n=40):
@@ -94,6 +94,7 @@ def test_cg_kernel_float32_tracks_float64(d):
 def test_kernel_width_rounds_up_and_falls_back():
     assert [kernel_width(d) for d in (1, 8, 9, 64, 100, 256)] == [8, 8, 16, 64, 104, 256]
     assert kernel_width(257) == 0
+    assert [exact_width(d) for d in (8, 9, 64, 100, 264)] == [8, 0, 64, 0, 0]
     padded = padded_square(np.ones((3, 3)), 8, np.float32)
     assert padded.shape == (8, 8) and padded.dtype == np.float32
     assert padded.sum() == 9.0

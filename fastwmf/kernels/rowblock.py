@@ -11,12 +11,10 @@ of the accumulator serves four updates.
 
 from numba import njit
 
-from .._config import FASTMATH
-
-INLINE = {"fastmath": set(FASTMATH), "nogil": True, "cache": True}
+from .._config import SERIAL
 
 
-@njit(**INLINE)
+@njit(**SERIAL)
 def longest_row(indptr, first, stop):
     """The most stored entries of rows ``first .. stop-1``."""
     longest = 0
@@ -25,7 +23,7 @@ def longest_row(indptr, first, stop):
     return longest
 
 
-@njit(**INLINE)
+@njit(**SERIAL)
 def gather_rows(other, indices, start, count, block, d):
     """``block[q, :d] = other[indices[start + q], :d]`` for ``q < count``.
 
@@ -37,7 +35,7 @@ def gather_rows(other, indices, start, count, block, d):
             block[q, t] = other[j, t]
 
 
-@njit(**INLINE)
+@njit(**SERIAL)
 def rows_dot(block, count, x, dots, D, zero):
     """``dots[q] = block[q, :D] . x[:D]`` for ``q < count``; ``zero`` sets the sum type."""
     q = 0
@@ -65,7 +63,7 @@ def rows_dot(block, count, x, dots, D, zero):
         q += 1
 
 
-@njit(**INLINE)
+@njit(**SERIAL)
 def rows_axpy(block, count, weights, out, D):
     """``out[:D] += sum_q weights[q] * block[q, :D]`` for ``q < count``."""
     q = 0
@@ -85,7 +83,7 @@ def rows_axpy(block, count, weights, out, D):
         q += 1
 
 
-@njit(**INLINE)
+@njit(**SERIAL)
 def symmetric_apply(G, x, scale, shift, out, D, zero):
     """``out[:D] = scale * G x + shift * x``; ``zero`` sets the sum type."""
     for r in range(D):

@@ -18,6 +18,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL, SERIAL
+from .specialise import exact_width
 
 #: Bytes of one block of factor rows (a user block and an item block share L2).
 BLOCK_BYTES = 128 * 1024
@@ -148,9 +149,7 @@ def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, co
     seed : int
         Seeds this epoch's visiting order inside the tiles.
     """
-    d = U.shape[1]
-    width = d if d % 8 == 0 and d <= 256 else 0
-    kernel = _epoch_kernel(width, U.dtype.type)
+    kernel = _epoch_kernel(exact_width(U.shape[1]), U.dtype.type)
     kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
            confidence, U, V, user_bias, item_bias, global_bias, biased, w0, row_weights,
            col_weights, user_gramian, item_gramian, user_visit_reg, item_visit_reg,
@@ -158,19 +157,10 @@ def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, co
            learning_rate, adagrad, user_acc, item_acc, user_bias_acc, item_bias_acc)
 
 
-_KEYS = []
-
-
-def compiled_kernels():
-    """The epoch dispatchers built so far in this process (for inspection)."""
-    return [_epoch_kernel(*key) for key in _KEYS]
-
-
 @functools.lru_cache(maxsize=None)
 def _epoch_kernel(width, float_type):
     """The epoch compiled for ``width`` factors exactly (0: any) and one dtype;
     vectors are in that dtype, scalars in float64."""
-    _KEYS.append((width, float_type))
 
     @njit(**PARALLEL)
     def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,

@@ -27,6 +27,12 @@ def kernel_width(factors):
     return -(-factors // WIDTH_MULTIPLE) * WIDTH_MULTIPLE
 
 
+def exact_width(factors):
+    """The compiled width for kernels that cannot pad (their arrays have exactly
+    ``factors`` columns): ``factors`` when it is a width, else 0 (generic)."""
+    return factors if kernel_width(factors) == factors else 0
+
+
 def padded_square(matrix, width, dtype):
     """``matrix`` (d x d) copied into the top-left of a zero ``width x width`` array."""
     d = matrix.shape[0]

@@ -397,7 +397,6 @@ class _State:
         self.entry_chunks = uniform_chunks(len(self.rows))
         self.user_chunks = uniform_chunks(m)
         self.item_chunks = uniform_chunks(n)
-        self.user_gram_chunks = self.user_chunks
         return self
 
     def epoch(self, epoch, params):
@@ -406,7 +405,7 @@ class _State:
         seed = int(self.rng.integers(0, 2**62))
         d = self.U.shape[1]
         if self.w0 > 0.0:
-            user_gram = weighted_gramian(self.U, self.p, self.user_gram_chunks)
+            user_gram = weighted_gramian(self.U, self.p, self.user_chunks)
             item_gram = weighted_gramian(self.V, self.q, self.item_chunks)
         else:
             user_gram = item_gram = np.zeros((d, d))
@@ -436,7 +435,7 @@ class _State:
         unobserved = 0.0
         if self.w0 > 0.0:
             unobserved = self.w0 * float(np.sum(
-                weighted_gramian(self.U, self.p, self.user_gram_chunks)
+                weighted_gramian(self.U, self.p, self.user_chunks)
                 * weighted_gramian(self.V, self.q, self.item_chunks)))
         penalty = (weighted_squared_norm(self.U, self.lam_u, self.user_chunks)
                    + weighted_squared_norm(self.V, self.lam_v, self.item_chunks))
