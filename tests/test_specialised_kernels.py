@@ -114,22 +114,69 @@ def _dense_exact(args):
     return out
 
 
-@pytest.mark.parametrize("d", [5, 13, 264])
-def test_cholesky_kernel_variants_match_numpy(d):
+def _exact_variant(args, width, gather_limit, woodbury_limit, out):
+    """Run the exact kernel built for one (width, gather, Woodbury) choice."""
+    values, basis, rotated = als.gramian_eigenbasis(args[4], args[5], width)
+    kernel = als._exact_kernel(width, args[4].dtype.type, gather_limit, woodbury_limit)
+    kernel(*args[:4], rotated, values, basis, *args[6:], out)
+
+
+#: Kernel builds shared by the exact-solver tests (each costs seconds of JIT):
+#: the direct route only, streaming rows in BLAS blocks of 5, and the Woodbury
+#: route for every row it is allowed on.
+DIRECT_STREAMED = (5, 0)
+WOODBURY_EVERYWHERE = (als.GATHER_ROWS, 10_000)
+
+
+@pytest.mark.parametrize("w0", [0.7, 0.2])
+@pytest.mark.parametrize("d", [5, 264])
+def test_exact_kernel_variants_match_numpy(d, w0):
+    # w0 = 0.7 gives some rows a negative weight c - w0 p q (those take the
+    # direct route whatever their length); with w0 = 0.2 every weight is positive.
+    # d = 5 builds the width-8 kernel, d = 264 the generic one.
     args, _ = _row_problem(d, np.float64, seed=d)
+    args = args[:6] + (w0,) + args[7:]
     expected = _dense_exact(args)
     width = kernel_width(d)
-    variants = {"public": None, "streamed": (width, 5)}
-    if d == 13:
-        variants["generic"] = (0, als.GATHER_ROWS)
+    variants = {"public": None, "direct, streamed": DIRECT_STREAMED,
+                "Woodbury where allowed": WOODBURY_EVERYWHERE}
     for name, key in variants.items():
         out = np.zeros_like(expected)
         if key is None:
             als.half_step_cholesky(*args, out)
         else:
-            kernel = als._cholesky_kernel(key[0], np.float64, key[1])
-            kernel(*args[:5], padded_square(args[5], key[0], np.float64), *args[6:], out)
+            _exact_variant(args, width, *key, out)
         np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+def test_exact_kernel_routes_agree_on_singular_gramians():
+    # 6 columns and d = 8 make G singular; with lam = 0 the direct route's pivot
+    # safeguard handles the null space, and Woodbury must stand aside (D has zeros)
+    args, _ = _row_problem(8, np.float64, seed=5, n=6)
+    reg = np.zeros(len(args[0]) - 1)
+    for problem in (args, args[:9] + (reg,) + args[10:]):
+        a = np.zeros((len(args[0]) - 1, 8))
+        b = np.zeros_like(a)
+        _exact_variant(problem, 8, *DIRECT_STREAMED, a)
+        _exact_variant(problem, 8, *WOODBURY_EVERYWHERE, b)
+        assert np.isfinite(a).all()
+        np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("d", [7, 64])
+def test_exact_kernel_float32_tracks_float64(d):
+    args64, _ = _row_problem(d, np.float64, seed=4)
+    args32, _ = _row_problem(d, np.float32, seed=4)
+    a = np.zeros((len(args64[0]) - 1, d))
+    b = np.zeros((len(args64[0]) - 1, d), np.float32)
+    als.half_step_cholesky(*args64, a)
+    als.half_step_cholesky(*args32, b)
+    assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+
+
+def test_woodbury_route_is_bounded_by_the_factor_count():
+    assert als.woodbury_rows(64) == 40 and als.woodbury_rows(128) == 80
+    assert all(als.woodbury_rows(d) < d for d in range(1, 300))
 
 
 @pytest.mark.parametrize("d", [1, 3, 8, 9, 17, 40])

@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL
-from .linalg import cholesky_solve_upper
+from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rowblock import gather_rows, longest_row, rows_axpy, rows_dot, symmetric_apply
 from .specialise import kernel_width, padded_square
 
@@ -33,13 +33,36 @@ CG_CURVATURE_TOLERANCE = 1e-12
 #: gathered once and reused by every CG step, a longer one block by block.
 GATHER_ROWS = 1024
 
+#: The exact solver takes the Woodbury route (an ``n x n`` system instead of a
+#: ``d x d`` one) for rows with at most this fraction of ``d`` entries. The
+#: flop counts cross near ``n = d``; the small system's factorisation runs at a
+#: lower rate (its size is not a compile-time constant), which moves the
+#: measured crossover down (single thread, d = 64, the bench's large matrix,
+#: user half-step in CPU cycles: limit 40 took 0.87x the direct route's cycles,
+#: limit 64 0.97x).
+WOODBURY_FRACTION = 0.625
+
+
+def woodbury_rows(d):
+    """Rows with at most this many entries take the Woodbury route."""
+    return int(d * WOODBURY_FRACTION)
+
 #: ``(kind, width, float type, gather limit)`` of every kernel built so far.
 _KERNEL_KEYS = []
 
 
 def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
                        w0, row_weights, col_weights, row_reg, chunk_bounds, out):
-    """Exact half-step: form and Cholesky-solve each row's ``d x d`` system.
+    """Exact half-step: solve each row's ``d x d`` normal equations.
+
+    The rows are solved in the eigenbasis of the Gramian, ``G = Q diag(lam) Q^T``,
+    where the row-independent part of each system, ``w0 p_i G + lam_i I``, is the
+    diagonal ``D_i``. A row with ``n_i`` entries, all with a non-negative
+    weight ``c_ij - w0 p_i q_j``, is then solved through the Woodbury identity in
+    ``O(n_i^2 d + n_i^3)`` (an ``n_i x n_i`` system, for ``n_i`` up to
+    :func:`woodbury_rows`); a longer row forms and Cholesky-factors its
+    ``d x d`` system in ``O(n_i d^2 + d^3)``. Both give the same solution to
+    rounding; the solution is rotated back before it is stored.
 
     Parameters
     ----------
@@ -62,73 +85,174 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     out : ndarray, shape (n_rows, d)
         Receives the solved rows.
     """
-    width = kernel_width(other.shape[1])
-    kernel = _cholesky_kernel(width, other.dtype.type, GATHER_ROWS)
-    kernel(indptr, indices, targets, confidence, other,
-           padded_square(gramian, width, np.float64), w0, row_weights, col_weights,
-           row_reg, chunk_bounds, out)
+    d = other.shape[1]
+    width = kernel_width(d)
+    eigenvalues, basis, rotated = gramian_eigenbasis(other, gramian, width)
+    kernel = _exact_kernel(width, other.dtype.type, GATHER_ROWS, woodbury_rows(d))
+    kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
+           row_weights, col_weights, row_reg, chunk_bounds, out)
+
+
+def gramian_eigenbasis(other, gramian, width):
+    """``(lam, Q^T, Y Q)`` for ``G = Q diag(lam) Q^T``, padded to ``width`` columns.
+
+    Eigenvalues are clipped at 0 (``G`` is positive semi-definite; rounding can
+    make the smallest slightly negative); padded eigenvalues are 1 and padded
+    rows and columns of ``Q^T`` zero, so padding never changes a solution.
+    ``Y Q`` has the factors' dtype and exactly ``d`` columns.
+    """
+    d = gramian.shape[0]
+    size = width or d
+    values, vectors = np.linalg.eigh(gramian)
+    eigenvalues = np.ones(size)
+    eigenvalues[:d] = np.maximum(values, 0.0)
+    basis = np.zeros((size, size))
+    basis[:d, :d] = vectors.T
+    rotated = other @ vectors.astype(other.dtype)  # BLAS, under the caller's thread limit
+    return eigenvalues, basis, rotated
 
 
 @functools.lru_cache(maxsize=None)
-def _cholesky_kernel(width, float_type, gather_limit):
-    """The exact half-step compiled for ``width`` columns (0: any), one dtype
-    and ``gather_limit`` entries per BLAS block (values a closure is cached under).
+def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
+    """The exact half-step compiled for ``width`` columns (0: any), one dtype,
+    ``gather_limit`` entries per BLAS block and ``woodbury_limit``, the longest
+    row solved through the Woodbury identity (values a closure is cached under).
 
-    The rank-``n_i`` update of each row's system is one matrix product per
-    block of gathered rows (BLAS, in the factors' dtype); the system is then
-    assembled and solved in float64.
+    ``rotated`` holds the fixed factors in the Gramian's eigenbasis,
+    ``eigenvalues`` its eigenvalues and ``basis`` its eigenvectors as rows.
     """
-    _KERNEL_KEYS.append(("cholesky", width, float_type, gather_limit))
+    _KERNEL_KEYS.append(("exact", width, float_type, gather_limit, woodbury_limit))
 
     @njit(**PARALLEL)
-    def cholesky_kernel(indptr, indices, targets, confidence, other, gramian,
-                        w0, row_weights, col_weights, row_reg, chunk_bounds, out):
-        d = other.shape[1]
+    def exact_kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis,
+                     w0, row_weights, col_weights, row_reg, chunk_bounds, out):
+        d = rotated.shape[1]
         D = width if width else d
         n_chunks = chunk_bounds.shape[0] - 1
         for c in prange(n_chunks):
             longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
             cap = max(min(longest, gather_limit), 1)
-            block = np.zeros((cap, D), other.dtype)
-            scaled = np.zeros((cap, D), other.dtype)
-            rhs = np.empty(cap, other.dtype)
+            short = max(min(longest, woodbury_limit, cap), 1)
+            block = np.zeros((cap, D), rotated.dtype)
+            scaled = np.zeros((cap, D), rotated.dtype)
+            coef = np.empty(cap)
+            rhs = np.empty(cap)
+            T = np.empty((short, D))
+            K = np.empty((short, short))
+            g = np.empty(short)
             A = np.empty((D, D))
+            diag = np.empty(D)
+            inv_sqrt = np.empty(D)
             b = np.empty(D)
-            part = np.empty(D, other.dtype)
+            z = np.empty(D)
             for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
                 lo = indptr[i]
                 n = indptr[i + 1] - lo
                 wi = w0 * row_weights[i]
+                smallest = np.inf
+                largest = 0.0
                 for r in range(D):
-                    for s in range(D):
-                        A[r, s] = wi * gramian[r, s]
-                    A[r, r] += row_reg[i]
+                    diag[r] = wi * eigenvalues[r] + row_reg[i]
+                    inv_sqrt[r] = 1.0 / np.sqrt(diag[r])
+                    smallest = min(smallest, diag[r])
+                    largest = max(largest, diag[r])
                     b[r] = 0.0
-                for start in range(0, n, cap):
-                    count = min(cap, n - start)
-                    gather_rows(other, indices, lo + start, count, block, d)
-                    for q in range(count):
-                        e = lo + start + q
+                woodbury = n <= short and smallest > PIVOT_TOLERANCE * largest
+                if woodbury:
+                    gather_rows(rotated, indices, lo, n, block, d)
+                    for q in range(n):
+                        e = lo + q
                         conf = np.float64(confidence[e])
-                        coef = float_type(conf - wi * col_weights[indices[e]])
-                        rhs[q] = float_type(conf * np.float64(targets[e]))
+                        coef[q] = conf - wi * col_weights[indices[e]]
+                        rhs[q] = conf * np.float64(targets[e])
+                        woodbury = woodbury and coef[q] >= 0.0
+                # (solved inline: LLVM must see the constant D in the Cholesky loops)
+                if woodbury:
+                    # T = C^(1/2) S D^(-1/2), K = I + T T^T (Woodbury):
+                    # z = D^(-1/2) (y - T^T K^(-1) T y) with y = D^(-1/2) S^T rhs
+                    for q in range(n):
+                        rq = rhs[q]
                         for t in range(D):
-                            scaled[q, t] = coef * block[q, t]
+                            b[t] += rq * np.float64(block[q, t])
                     for t in range(D):
-                        part[t] = 0.0
-                    rows_axpy(block, count, rhs, part, D)
+                        b[t] *= inv_sqrt[t]
+                    for q in range(n):
+                        sq = np.sqrt(coef[q])
+                        gq = 0.0
+                        for t in range(D):
+                            v = sq * np.float64(block[q, t]) * inv_sqrt[t]
+                            T[q, t] = v
+                            gq += v * b[t]
+                        g[q] = gq
+                    # upper triangle of K, four rows of T against one at a time
+                    for p in range(n):
+                        q = p
+                        while q + 4 <= n:
+                            k0 = 0.0
+                            k1 = 0.0
+                            k2 = 0.0
+                            k3 = 0.0
+                            for t in range(D):
+                                tp = T[p, t]
+                                k0 += T[q, t] * tp
+                                k1 += T[q + 1, t] * tp
+                                k2 += T[q + 2, t] * tp
+                                k3 += T[q + 3, t] * tp
+                            K[p, q] = k0
+                            K[p, q + 1] = k1
+                            K[p, q + 2] = k2
+                            K[p, q + 3] = k3
+                            q += 4
+                        while q < n:
+                            k0 = 0.0
+                            for t in range(D):
+                                k0 += T[q, t] * T[p, t]
+                            K[p, q] = k0
+                            q += 1
+                        K[p, p] += 1.0
+                    cholesky_solve_spd(K, g, n)
+                    for q in range(n):
+                        gq = g[q]
+                        for t in range(D):
+                            b[t] -= gq * T[q, t]
                     for t in range(D):
-                        b[t] += part[t]
-                    update = np.dot(scaled[:count].T, block[:count])
+                        b[t] *= inv_sqrt[t]
+                else:
+                    # diag(D) + sum_j c'_j s_j s_j^T, its rank-n update one BLAS
+                    # product per block of gathered rows in the factors' dtype
                     for r in range(D):
-                        for s in range(r, D):
-                            A[r, s] += update[r, s]
-                cholesky_solve_upper(A, b, D)
+                        for s in range(D):
+                            A[r, s] = 0.0
+                        A[r, r] = diag[r]
+                    for start in range(0, n, cap):
+                        count = min(cap, n - start)
+                        gather_rows(rotated, indices, lo + start, count, block, d)
+                        for q in range(count):
+                            e = lo + start + q
+                            conf = np.float64(confidence[e])
+                            coef[q] = conf * np.float64(targets[e])
+                            cq = float_type(conf - wi * col_weights[indices[e]])
+                            for t in range(D):
+                                scaled[q, t] = cq * block[q, t]
+                        for q in range(count):
+                            rq = coef[q]
+                            for t in range(D):
+                                b[t] += rq * np.float64(block[q, t])
+                        update = np.dot(scaled[:count].T, block[:count])
+                        for r in range(D):
+                            for s in range(r, D):
+                                A[r, s] += update[r, s]
+                    cholesky_solve_upper(A, b, D)
+                for t in range(D):
+                    z[t] = 0.0
+                for r in range(D):
+                    br = b[r]
+                    for t in range(D):
+                        z[t] += br * basis[r, t]
                 for t in range(d):
-                    out[i, t] = b[t]
+                    out[i, t] = z[t]
 
-    return cholesky_kernel
-
+    return exact_kernel
 
 
 def half_step_cg(indptr, indices, targets, confidence, other, gramian,
@@ -246,5 +370,5 @@ def _cg_kernel(width, float_type, gather_limit):
 
 def compiled_kernels():
     """The half-step dispatchers built so far in this process (for inspection)."""
-    factories = {"cg": _cg_kernel, "cholesky": _cholesky_kernel}
+    factories = {"cg": _cg_kernel, "exact": _exact_kernel}
     return [factories[kind](*key) for kind, *key in _KERNEL_KEYS]

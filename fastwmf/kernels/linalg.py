@@ -85,3 +85,35 @@ def cholesky_solve_upper(A, b, d):
         for t in range(k + 1, d):
             s -= A[k, t] * b[t]
         b[k] = s / A[k, k]
+
+
+@njit(**SERIAL)
+def cholesky_solve_spd(K, b, n):
+    """Solve ``K x = b`` in place for a symmetric positive definite ``K``
+    with a unit lower bound (``K >= I``, so no pivot can vanish).
+
+    Reads the upper triangle of the leading ``n x n`` block and overwrites it
+    with the factor ``U`` (``K = U^T U``); ``b`` becomes the solution. A
+    right-looking factorisation: each step scales one row and subtracts its
+    outer product from the trailing rows over contiguous memory.
+    """
+    for k in range(n):
+        pivot = np.sqrt(K[k, k])
+        inv = 1.0 / pivot
+        K[k, k] = pivot
+        for t in range(k + 1, n):
+            K[k, t] *= inv
+        for j in range(k + 1, n):
+            ukj = K[k, j]
+            for t in range(j, n):
+                K[j, t] -= ukj * K[k, t]
+    for k in range(n):
+        b[k] /= K[k, k]
+        yk = b[k]
+        for t in range(k + 1, n):
+            b[t] -= yk * K[k, t]
+    for k in range(n - 1, -1, -1):
+        s = b[k]
+        for t in range(k + 1, n):
+            s -= K[k, t] * b[t]
+        b[k] = s / K[k, k]

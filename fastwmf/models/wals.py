@@ -59,8 +59,11 @@ class WALS(FactorModel):
     iterations : int, default 15
         Full sweeps (user half-step, then item half-step).
     solver : {"cholesky", "cg"}, default "cholesky"
-        ``"cholesky"`` solves each row exactly; ``"cg"`` runs ``cg_steps``
-        warm-started conjugate-gradient steps per row (Takacs et al. 2011).
+        ``"cholesky"`` solves each row exactly (in the Gramian's eigenbasis:
+        rows with fewer entries than about ``0.6 * factors`` through the
+        Woodbury identity, longer ones by a Cholesky factorisation); ``"cg"``
+        runs ``cg_steps`` warm-started conjugate-gradient steps per row
+        (Takacs et al. 2011).
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step, for ``solver="cg"``.
     confidence : {None, "linear", "log"}, default None
