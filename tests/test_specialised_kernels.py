@@ -116,7 +116,8 @@ def _dense_exact(args):
 
 def _exact_variant(args, width, gather_limit, woodbury_limit, out):
     """Run the exact kernel built for one (width, gather, Woodbury) choice."""
-    values, basis, rotated = als.gramian_eigenbasis(args[4], args[5], width)
+    values, basis, rotation = als.gramian_eigenbasis(args[5], width)
+    rotated = args[4] @ rotation.astype(args[4].dtype)
     kernel = als._exact_kernel(width, args[4].dtype.type, gather_limit, woodbury_limit)
     kernel(*args[:4], rotated, values, basis, *args[6:], out)
 
@@ -172,6 +173,17 @@ def test_exact_kernel_float32_tracks_float64(d):
     als.half_step_cholesky(*args64, a)
     als.half_step_cholesky(*args32, b)
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
+
+
+def test_exact_half_step_in_place_rotation_restores_other():
+    args, _ = _row_problem(13, np.float32, seed=6)
+    other = args[4].copy()
+    a = np.zeros((len(args[0]) - 1, 13), np.float32)
+    b = np.zeros_like(a)
+    als.half_step_cholesky(*args, a)
+    als.half_step_cholesky(*args, b, overwrite_other=True)
+    np.testing.assert_allclose(args[4], other, rtol=0, atol=1e-6 * np.abs(other).max())
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * np.abs(a).max())
 
 
 def test_woodbury_route_is_bounded_by_the_factor_count():

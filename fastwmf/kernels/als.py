@@ -52,7 +52,8 @@ _KERNEL_KEYS = []
 
 
 def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
-                       w0, row_weights, col_weights, row_reg, chunk_bounds, out):
+                       w0, row_weights, col_weights, row_reg, chunk_bounds, out,
+                       overwrite_other=False):
     """Exact half-step: solve each row's ``d x d`` normal equations.
 
     The rows are solved in the eigenbasis of the Gramian, ``G = Q diag(lam) Q^T``,
@@ -84,22 +85,45 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
         Row chunks; rows are independent, so the result is thread-count free.
     out : ndarray, shape (n_rows, d)
         Receives the solved rows.
+    overwrite_other : bool, default False
+        Rotate ``other`` into the eigenbasis in place and back afterwards
+        instead of copying it (saves an ``n_cols x d`` array; ``other`` comes
+        back changed by rounding, about one unit in the last place). Only for
+        an ``other`` that nothing else reads meanwhile.
     """
     d = other.shape[1]
     width = kernel_width(d)
-    eigenvalues, basis, rotated = gramian_eigenbasis(other, gramian, width)
+    eigenvalues, basis, rotation = gramian_eigenbasis(gramian, width)
+    rotation = rotation.astype(other.dtype)
+    if overwrite_other:
+        rotated = rotate_rows_in_place(other, rotation)
+    else:
+        rotated = other @ rotation  # BLAS, under the caller's thread limit
     kernel = _exact_kernel(width, other.dtype.type, GATHER_ROWS, woodbury_rows(d))
-    kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
-           row_weights, col_weights, row_reg, chunk_bounds, out)
+    try:
+        kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
+               row_weights, col_weights, row_reg, chunk_bounds, out)
+    finally:
+        if overwrite_other:
+            rotate_rows_in_place(other, np.ascontiguousarray(rotation.T))
 
 
-def gramian_eigenbasis(other, gramian, width):
-    """``(lam, Q^T, Y Q)`` for ``G = Q diag(lam) Q^T``, padded to ``width`` columns.
+def rotate_rows_in_place(rows, rotation, block=4096):
+    """``rows[:] = rows @ rotation`` one block of rows at a time; returns ``rows``."""
+    for start in range(0, rows.shape[0], block):
+        part = rows[start:start + block]
+        part[...] = part @ rotation
+    return rows
+
+
+def gramian_eigenbasis(gramian, width):
+    """``(lam, Q^T padded, Q)`` for ``G = Q diag(lam) Q^T``.
 
     Eigenvalues are clipped at 0 (``G`` is positive semi-definite; rounding can
-    make the smallest slightly negative); padded eigenvalues are 1 and padded
-    rows and columns of ``Q^T`` zero, so padding never changes a solution.
-    ``Y Q`` has the factors' dtype and exactly ``d`` columns.
+    make the smallest slightly negative). The first two are padded to
+    ``width``: padded eigenvalues are 1 and padded rows and columns of ``Q^T``
+    zero, so padding never changes a solution; ``Q`` (float64, ``d x d``)
+    rotates factor rows into the eigenbasis.
     """
     d = gramian.shape[0]
     size = width or d
@@ -108,8 +132,7 @@ def gramian_eigenbasis(other, gramian, width):
     eigenvalues[:d] = np.maximum(values, 0.0)
     basis = np.zeros((size, size))
     basis[:d, :d] = vectors.T
-    rotated = other @ vectors.astype(other.dtype)  # BLAS, under the caller's thread limit
-    return eigenvalues, basis, rotated
+    return eigenvalues, basis, vectors
 
 
 @functools.lru_cache(maxsize=None)

@@ -113,7 +113,7 @@ class Problem:
                 self.w0, side.row_weights, other_side.row_weights, side.row_reg,
                 side.chunks)
         if solver == "cholesky":
-            half_step_cholesky(*args, out)
+            half_step_cholesky(*args, out, overwrite_other=True)  # ours alone
         else:
             half_step_cg(*args, cg_steps, out)
 
