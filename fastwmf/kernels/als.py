@@ -38,8 +38,8 @@ GATHER_ROWS = 1024
 #: flop counts cross near ``n = d``; the small system's factorisation runs at a
 #: lower rate (its size is not a compile-time constant), which moves the
 #: measured crossover down (single thread, d = 64, the bench's large matrix,
-#: user half-step in CPU cycles: limit 40 took 0.87x the direct route's cycles,
-#: limit 64 0.97x).
+#: user half-step in CPU cycles against the earlier kernel that factored every
+#: row's d x d system: limit 40 took 0.85x its cycles, limit 64 0.95x).
 WOODBURY_FRACTION = 0.625
 
 
@@ -47,7 +47,7 @@ def woodbury_rows(d):
     """Rows with at most this many entries take the Woodbury route."""
     return int(d * WOODBURY_FRACTION)
 
-#: ``(kind, width, float type, gather limit)`` of every kernel built so far.
+#: ``(kind, *factory arguments)`` of every kernel built so far.
 _KERNEL_KEYS = []
 
 
@@ -253,12 +253,12 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
                         for q in range(count):
                             e = lo + start + q
                             conf = np.float64(confidence[e])
-                            coef[q] = conf * np.float64(targets[e])
+                            rhs[q] = conf * np.float64(targets[e])
                             cq = float_type(conf - wi * col_weights[indices[e]])
                             for t in range(D):
                                 scaled[q, t] = cq * block[q, t]
                         for q in range(count):
-                            rq = coef[q]
+                            rq = rhs[q]
                             for t in range(D):
                                 b[t] += rq * np.float64(block[q, t])
                         update = np.dot(scaled[:count].T, block[:count])
