@@ -7,6 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastwmf
+from fastwmf._threading import thread_limits
 from fastwmf.evaluation import rmse
 from fastwmf.kernels.sgd import sgd_epoch
 
@@ -258,3 +259,93 @@ def test_visit_order_covers_each_tile_position_once():
             assert sorted(visit) == list(range(n))
         if n > 3:
             assert len(set(seen)) > 2  # start and direction change with the epoch's seed
+
+
+def _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
+                     targets, confidence, U, V, user_bias, item_bias, mu, biased, w0, p, q,
+                     Gu, Gv, reg_u, reg_v, breg_u, breg_v, gram_u, gram_v, lr, adagrad,
+                     acc_u, acc_v, bacc_u, bacc_v):
+    """One epoch, one visit at a time in the kernel's order, in plain numpy (float64)."""
+    from fastwmf.kernels.sgd import visit_order
+    d = U.shape[1]
+    for ub in block_order:
+        for k in range(n_item_blocks):
+            tile = ub * n_item_blocks + (tile_offsets[ub] + k) % n_item_blocks
+            lo, n = tile_ptr[tile], tile_ptr[tile + 1] - tile_ptr[tile]
+            if n == 0:
+                continue
+            pos, step = visit_order(seed, tile, n)
+            for _ in range(n):
+                e = lo + pos
+                pos = (pos + step) % n
+                i, j = rows[e], cols[e]
+                u, v = U[i].copy(), V[j].copy()
+                dot = u @ v
+                err = targets[e] - (dot + (mu + user_bias[i] + item_bias[j] if biased else 0.0))
+                scale = confidence[e] * err + w0 * p[i] * q[j] * dot
+                gu = reg_u[i] * u - scale * v + gram_u[i] * (Gv @ u)
+                gv = reg_v[j] * v - scale * u + gram_v[j] * (Gu @ v)
+                su = sv = lr
+                if adagrad:
+                    acc_u[i] += gu @ gu / d
+                    acc_v[j] += gv @ gv / d
+                    su, sv = lr / np.sqrt(acc_u[i]), lr / np.sqrt(acc_v[j])
+                U[i], V[j] = u - su * gu, v - sv * gv
+                if biased:
+                    gbu = breg_u[i] * user_bias[i] - confidence[e] * err
+                    gbv = breg_v[j] * item_bias[j] - confidence[e] * err
+                    sbu = sbv = lr
+                    if adagrad:
+                        bacc_u[i] += gbu * gbu
+                        bacc_v[j] += gbv * gbv
+                        sbu, sbv = lr / np.sqrt(bacc_u[i]), lr / np.sqrt(bacc_v[j])
+                    user_bias[i] -= sbu * gbu
+                    item_bias[j] -= sbv * gbv
+
+
+@pytest.mark.parametrize("d,biased,w0,adagrad", [
+    (5, True, 0.0, True), (5, False, 0.0, True), (5, False, 0.6, True), (5, True, 0.0, False),
+    (8, False, 0.0, True)])
+def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad):
+    # tiles of up to 8 x 8 entries, most longer than the prefetch distance
+    from fastwmf.kernels.sgd import PREFETCH_VISITS, tile_entries
+    rng = np.random.default_rng(3)
+    X = random_interactions(40, 30, 0.45, seed=11)
+    m, n = X.shape
+    nnz = X.nnz
+    user_rows = item_rows = 8
+    n_item_blocks = -(-n // item_rows)
+    rows, cols = np.empty(nnz, np.int32), np.empty(nnz, np.int32)
+    targets, confidence = np.empty(nnz), np.empty(nnz)
+    tile_ptr = tile_entries(X.indptr.astype(np.int64), X.indices, X.data.astype(np.float64),
+                            1.0 + rng.random(nnz), user_rows, item_rows, n_item_blocks,
+                            rows, cols, targets, confidence)
+    assert np.diff(tile_ptr).max() > PREFETCH_VISITS
+    n_user_blocks = -(-m // user_rows)
+    block_order = rng.permutation(n_user_blocks).astype(np.int64)
+    tile_offsets = rng.integers(0, n_item_blocks, n_user_blocks).astype(np.int64)
+    U0, V0 = 0.3 * rng.standard_normal((m, d)), 0.3 * rng.standard_normal((n, d))
+    A, B = rng.standard_normal((d, d)), rng.standard_normal((d, d))
+    Gu, Gv = A @ A.T / d, B @ B.T / d
+    per_row = [rng.random(m) * 0.1, rng.random(n) * 0.1, rng.random(m) * 0.1,
+               rng.random(n) * 0.1, rng.random(m) * 0.05 * w0, rng.random(n) * 0.05 * w0]
+    p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
+
+    def state():
+        return [U0.copy(), V0.copy(), 0.1 * rng.standard_normal(m), 0.1 * rng.standard_normal(n),
+                np.ones(m), np.ones(n), np.ones(m), np.ones(n)]
+
+    ours = state()
+    theirs = [x.copy() for x in ours]
+    U, V, bu, bv, au, av, bau, bav = ours
+    with thread_limits(1):  # one thread: a sequential pass, comparable visit by visit
+        sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, 17, rows, cols, targets,
+                  confidence, U, V, bu, bv, 0.4, biased, w0, p, q, Gu, Gv, *per_row, 0.05,
+                  adagrad, au, av, bau, bav)
+    U, V, bu, bv, au, av, bau, bav = theirs
+    _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, 17, rows, cols, targets,
+                     confidence, U, V, bu, bv, 0.4, biased, w0, p, q, Gu, Gv, *per_row, 0.05,
+                     adagrad, au, av, bau, bav)
+    assert not np.allclose(ours[0], U0)
+    for got, want in zip(ours, theirs):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
