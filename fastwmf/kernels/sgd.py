@@ -208,8 +208,8 @@ def _epoch_kernel(width, float_type):
                             coming -= n
                         prefetch_row(U, rows[c], D)
                         prefetch_row(V, cols[c], D)
+                        # the item's scalars share one cache line in the model's layout
                         prefetch(item_acc, cols[c])
-                        prefetch(item_visit_reg, cols[c])
                     i = np.uint64(rows[e])
                     j = np.uint64(cols[e])
                     # two halves summed apart: two dependency chains instead of one
