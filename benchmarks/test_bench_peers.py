@@ -31,6 +31,7 @@ identical objective: compare the RMSE column, not the loss.
 
 import contextlib
 import io
+import os
 import time
 
 import numpy as np
@@ -56,6 +57,11 @@ def _implicit():
 def _implicit_als():
     _implicit()
     return pytest.importorskip("implicit.cpu.als")
+
+
+#: How the table names LIBMF: the binding loads the library ``LIBMF_OBJ`` names, if set.
+LIBMF_LABEL = ("libmf ({})".format(os.path.basename(os.environ["LIBMF_OBJ"]))
+               if os.environ.get("LIBMF_OBJ") else "libmf (PyPI)")
 
 
 def _libmf():
@@ -189,7 +195,7 @@ def test_peer_sgd_fit(measure, synthetic, threads, factors):
 
     case = bench.Case("sgd_fit", "explicit", factors, lambda: ours.fit(train), X.shape,
                       train.nnz, warm=warm)
-    info = measure(case, name, group=f"{name}: sgd_fit vs libmf", peer="libmf (PyPI)",
+    info = measure(case, name, group=f"{name}: sgd_fit vs libmf", peer=LIBMF_LABEL,
                    beside=peer, epochs=SGD_EPOCHS)
     info["holdout_rmse"] = rmse(ours, test)
     if theirs.model is not None:
