@@ -273,7 +273,7 @@ def sgd_state(X, factors, threads, **params):
     data = check_interactions(X, "X")
     targets, confidence = targets_and_confidence(data, checked, checked["dtype"])
     p, q = unobserved_weights(None, None, data.shape)
-    return checked, _State.build(data, targets, confidence, p, q, checked)
+    return checked, _State.build(data, [targets, confidence], p, q, checked)
 
 
 def sgd_epoch_case(X, factors=64, threads=None, **params):

@@ -241,8 +241,9 @@ class SGD(FactorModel):
         elif params["patience"] is not None:
             raise ValueError("patience needs a validation matrix in fit")
 
-        state = _State.build(data, targets, confidence, p, q, params)
-        del targets, confidence  # the state holds its tiled copies
+        entries = [targets, confidence]
+        del targets, confidence  # build frees them once it holds its tiled copies
+        state = _State.build(data, entries, p, q, params)
         history: list[float] = []
         val_history: list[float] = []
         best = None
@@ -332,7 +333,11 @@ class _State:
     """Working arrays of one SGD fit (COO entries, factors, accumulators)."""
 
     @classmethod
-    def build(cls, data, targets, confidence, p, q, params):
+    def build(cls, data, entries, p, q, params):
+        """The state of a fit; ``entries`` is the list ``[targets, confidence]`` in CSR
+        order, emptied here so that those arrays are freed once tiled (peak memory)."""
+        targets, confidence = entries
+        entries.clear()
         self = cls()
         m, n = data.shape
         d = params["factors"]
@@ -365,6 +370,7 @@ class _State:
         self.biased = params["biased"]
         self.global_bias = (float(np.average(targets, weights=confidence))
                             if self.biased and confidence.sum() > 0 else 0.0)
+        del targets, confidence  # before the factors are allocated
         scale = params["init_scale"] / np.sqrt(d)
         # rows on cache-line boundaries: a visit reads 4 lines per row, not 5 (d = 64)
         self.U = rng.standard_normal(dtype=dtype, out=aligned_empty((m, d), dtype))
