@@ -8,11 +8,10 @@ on an address outside the array, and it changes no value.
 """
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
-from .._config import SERIAL
 
 #: Bytes per cache line on the x86-64 and ARM cores this library targets.
 CACHE_LINE_BYTES = 64
@@ -66,11 +65,24 @@ def prefetch(typingctx, array, index):
     return sig, codegen
 
 
-@njit(inline="always", **SERIAL)
 def prefetch_row(matrix, row, width):
-    """Prefetch the first ``width`` entries of ``matrix[row]`` (C-contiguous rows)."""
-    step = max(1, CACHE_LINE_BYTES // matrix.itemsize)
-    for t in range(0, width, step):
-        prefetch(matrix, (row, t))
-    # a row that does not start on a line boundary reaches into one more line
-    prefetch(matrix, (row, width - 1))
+    """Prefetch the first ``width`` entries of ``matrix[row]`` (C-contiguous rows).
+
+    Callable from compiled code only. The step between prefetches (one cache
+    line of entries) is fixed when the caller compiles, so that with a
+    compile-time ``width`` the loop unrolls into bare prefetch instructions.
+    """
+    raise NotImplementedError("prefetch_row is called from Numba-compiled code")
+
+
+@overload(prefetch_row, inline="always")
+def _prefetch_row_impl(matrix, row, width):
+    step = max(1, CACHE_LINE_BYTES * 8 // matrix.dtype.bitwidth)
+
+    def impl(matrix, row, width):
+        for t in range(0, width, step):
+            prefetch(matrix, (row, t))
+        # a row that does not start on a line boundary reaches into one more line
+        prefetch(matrix, (row, width - 1))
+
+    return impl
