@@ -7,7 +7,8 @@ that reads rows at random then moves a quarter more data than it uses.
 
 import numpy as np
 
-#: Alignment of the allocations made here (one cache line).
+#: Bytes per cache line on the x86-64 and ARM cores this library targets; the
+#: alignment of the allocations made here.
 CACHE_LINE_BYTES = 64
 
 

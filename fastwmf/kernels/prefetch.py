@@ -12,9 +12,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-
-#: Bytes per cache line on the x86-64 and ARM cores this library targets.
-CACHE_LINE_BYTES = 64
+from .._alignment import CACHE_LINE_BYTES
 
 
 @intrinsic

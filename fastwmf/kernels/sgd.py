@@ -37,7 +37,7 @@ MAX_TILES = 1 << 20
 
 #: The factor rows of the entry this many visits ahead are prefetched. On the
 #: 10M-entry benchmark (d = 64, one thread) prefetching cut an epoch's CPU
-#: cycles by about a third; distances 4, 8 and 16 measured alike.
+#: cycles by about a third; distances 4 and 16 were no faster than 8.
 PREFETCH_VISITS = 8
 
 
@@ -185,12 +185,30 @@ def _next_position(pos, step, n):
 
 
 @njit(inline="always", **SERIAL)
-def _prefetch_visit(U, V, item_scalars, rows, cols, e, width):
-    """Prefetch what the visit of entry ``e`` reads: its two factor rows and its
-    item's scalars (one cache line in the model's layout)."""
-    prefetch_row(U, rows[e], width)
-    prefetch_row(V, cols[e], width)
-    prefetch(item_scalars, cols[e])
+def _tile_span(tile_ptr, n_item_blocks, tile_offsets, ub, k):
+    """``(tile, first position, entry count)`` of user block ``ub``'s ``k``-th tile
+    this epoch (its item blocks start from ``tile_offsets[ub]``)."""
+    tile = ub * n_item_blocks + (tile_offsets[ub] + k) % n_item_blocks
+    lo = tile_ptr[tile]
+    return tile, lo, tile_ptr[tile + 1] - lo
+
+
+@njit(inline="always", **SERIAL)
+def _visit_entry(s, lo, n, pos, coming, step, U, V, item_scalars, rows, cols, width):
+    """``(entry, pos, coming)``: the entry of a tile's ``s``-th visit (at ``pos``),
+    then both positions advanced. The visit :data:`PREFETCH_VISITS` ahead (at
+    ``coming``) gets its two factor rows and its item's scalars (one cache line
+    in the model's layout) prefetched. Entries are unsigned: no negative-index
+    wraparound code where they index."""
+    e = np.uint64(lo + pos)
+    pos = _next_position(pos, step, n)
+    if s + PREFETCH_VISITS < n:
+        c = np.uint64(lo + coming)
+        prefetch_row(U, rows[c], width)
+        prefetch_row(V, cols[c], width)
+        prefetch(item_scalars, cols[c])
+        coming = _next_position(coming, step, n)
+    return e, pos, coming
 
 
 @njit(inline="always", **SERIAL)
@@ -271,20 +289,14 @@ def _explicit_epoch_kernel(width, float_type):
         for b in prange(block_order.shape[0]):
             ub = block_order[b]
             for k in range(n_item_blocks):
-                tile = ub * n_item_blocks + (tile_offsets[ub] + k) % n_item_blocks
-                lo = tile_ptr[tile]
-                n = tile_ptr[tile + 1] - lo
+                tile, lo, n = _tile_span(tile_ptr, n_item_blocks, tile_offsets, ub, k)
                 if n == 0:
                     continue
                 pos, step = visit_order(seed, tile, n)
                 coming = (pos + PREFETCH_VISITS * step) % n
                 for s in range(n):
-                    # unsigned indices: no negative-index wraparound code
-                    e = np.uint64(lo + pos)
-                    pos = _next_position(pos, step, n)
-                    if s + PREFETCH_VISITS < n:
-                        _prefetch_visit(U, V, item_acc, rows, cols, np.uint64(lo + coming), D)
-                        coming = _next_position(coming, step, n)
+                    e, pos, coming = _visit_entry(s, lo, n, pos, coming, step, U, V, item_acc,
+                                                  rows, cols, D)
                     i = np.uint64(rows[e])
                     j = np.uint64(cols[e])
                     dot, uu, vv = _dot_and_norms(U, V, i, j, D, float_type)
@@ -340,19 +352,14 @@ def _wmf_epoch_kernel(width, float_type):
             u = np.empty(D, U.dtype)
             v = np.empty(D, U.dtype)
             for k in range(n_item_blocks):
-                tile = ub * n_item_blocks + (tile_offsets[ub] + k) % n_item_blocks
-                lo = tile_ptr[tile]
-                n = tile_ptr[tile + 1] - lo
+                tile, lo, n = _tile_span(tile_ptr, n_item_blocks, tile_offsets, ub, k)
                 if n == 0:
                     continue
                 pos, step = visit_order(seed, tile, n)
                 coming = (pos + PREFETCH_VISITS * step) % n
                 for s in range(n):
-                    e = np.uint64(lo + pos)
-                    pos = _next_position(pos, step, n)
-                    if s + PREFETCH_VISITS < n:
-                        _prefetch_visit(U, V, item_acc, rows, cols, np.uint64(lo + coming), D)
-                        coming = _next_position(coming, step, n)
+                    e, pos, coming = _visit_entry(s, lo, n, pos, coming, step, U, V, item_acc,
+                                                  rows, cols, D)
                     i = np.uint64(rows[e])
                     j = np.uint64(cols[e])
                     dot = float_type(0.0)

@@ -416,14 +416,13 @@ class _State:
     def _row_scalars(cls, rows, reg, bias_reg, gram, weight):
         """Column views of a ``(rows, 8)`` float64 block of per-row scalars."""
         block = aligned_empty((rows, 8), np.float64)
-        block[:, len(cls.ROW_SCALARS):] = 0.0
+        block[...] = 0.0  # biases and the padding column
         views = {name: block[:, k] for k, name in enumerate(cls.ROW_SCALARS)}
         views["reg"][:] = reg
         views["bias_reg"][:] = bias_reg
         views["gram"][:] = gram
         views["weight"][:] = weight
-        views["bias"][:] = 0.0
-        views["acc"][:] = 1.0
+        views["acc"][:] = 1.0  # AdaGrad sums start at 1
         views["bias_acc"][:] = 1.0
         return views
 
