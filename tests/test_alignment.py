@@ -37,12 +37,13 @@ def test_sgd_row_scalars_share_one_cache_line_per_row():
     X = random_interactions(300, 200, 0.05, seed=0)
     _, state = bench.sgd_state(X, factors=16, threads=1, biased=True)
     item_scalars = [state.visit["reg_v"], state.acc["v"], state.visit["bias_v"], state.item_bias,
-                    state.acc["bv"], state.visit["gram_v"], state.col_weights]
+                    state.acc["bv"], state.visit["gram_v"], state.col_weights, state.acc["v_tail"]]
     start = item_scalars[0].ctypes.data
     assert start % 64 == 0
     for k, column in enumerate(item_scalars):
         assert column.shape == (200,) and column.strides == (64,)
         assert column.ctypes.data == start + 8 * k
     np.testing.assert_array_equal(state.acc["v"], 1.0)
+    np.testing.assert_array_equal(state.acc["v_tail"], 1.0)
     np.testing.assert_array_equal(state.item_bias, 0.0)
     np.testing.assert_array_equal(state.col_weights, state.q)

@@ -46,8 +46,8 @@ def test_visit_gradient_matches_finite_differences(biased, w0):
     sgd_epoch(tile_ptr, 1, first, first, 7, np.zeros(1, dtype=np.int32),
               np.zeros(1, dtype=np.int32), one(a), one(c), U, V, user_bias, item_bias, mu,
               biased, w0, one(p), one(q), Gu, Gv, one(reg_u), one(reg_v), one(breg_u),
-              one(breg_v), one(gram_u), one(gram_v), lr, False, one(1.0), one(1.0), one(1.0),
-              one(1.0))
+              one(breg_v), one(gram_u), one(gram_v), lr, False, 0, False, one(1.0), one(1.0),
+              one(1.0), one(1.0), one(1.0), one(1.0))
     analytic = np.concatenate([(u - U[0]) / lr, (v - V[0]) / lr,
                                [(bu - user_bias[0]) / lr, (bv - item_bias[0]) / lr]])
     if not biased:
@@ -173,6 +173,7 @@ BAD_PARAMS = [
     ("decay", -1.0, ValueError), ("bias_regularization", -0.1, ValueError),
     ("init_scale", float("nan"), ValueError), ("patience", 0, ValueError),
     ("biased", "yes", TypeError), ("factors", 0, ValueError), ("w0", -1.0, ValueError),
+    ("warmup_factors", -1, ValueError), ("warmup_factors", 2.5, TypeError),
 ]
 
 
@@ -263,11 +264,15 @@ def test_visit_order_covers_each_tile_position_once():
 
 def _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
                      targets, confidence, U, V, user_bias, item_bias, mu, biased, w0, p, q,
-                     Gu, Gv, reg_u, reg_v, breg_u, breg_v, gram_u, gram_v, lr, adagrad,
-                     acc_u, acc_v, bacc_u, bacc_v):
+                     Gu, Gv, reg_u, reg_v, breg_u, breg_v, gram_u, gram_v, lr, adagrad, head,
+                     warmup, acc_u, acc_v, tail_u, tail_v, bacc_u, bacc_v):
     """One epoch, one visit at a time in the kernel's order, in plain numpy (float64)."""
     from fastwmf.kernels.sgd import visit_order
     d = U.shape[1]
+    split = head if 0 < head < d else d
+    parts = [(slice(0, split), acc_u, acc_v)]
+    if split < d and not warmup:
+        parts.append((slice(split, d), tail_u, tail_v))
     for ub in block_order:
         for k in range(n_item_blocks):
             tile = ub * n_item_blocks + (tile_offsets[ub] + k) % n_item_blocks
@@ -285,12 +290,13 @@ def _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, r
                 scale = confidence[e] * err + w0 * p[i] * q[j] * dot
                 gu = reg_u[i] * u - scale * v + gram_u[i] * (Gv @ u)
                 gv = reg_v[j] * v - scale * u + gram_v[j] * (Gu @ v)
-                su = sv = lr
-                if adagrad:
-                    acc_u[i] += gu @ gu / d
-                    acc_v[j] += gv @ gv / d
-                    su, sv = lr / np.sqrt(acc_u[i]), lr / np.sqrt(acc_v[j])
-                U[i], V[j] = u - su * gu, v - sv * gv
+                for part, sums_u, sums_v in parts:
+                    su = sv = lr
+                    if adagrad:
+                        sums_u[i] += gu[part] @ gu[part] / len(gu[part])
+                        sums_v[j] += gv[part] @ gv[part] / len(gv[part])
+                        su, sv = lr / np.sqrt(sums_u[i]), lr / np.sqrt(sums_v[j])
+                    U[i, part], V[j, part] = u[part] - su * gu[part], v[part] - sv * gv[part]
                 if biased:
                     gbu = breg_u[i] * user_bias[i] - confidence[e] * err
                     gbv = breg_v[j] * item_bias[j] - confidence[e] * err
@@ -303,10 +309,13 @@ def _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, r
                     item_bias[j] -= sbv * gbv
 
 
-@pytest.mark.parametrize("d,biased,w0,adagrad", [
-    (5, True, 0.0, True), (5, False, 0.0, True), (5, False, 0.6, True), (5, True, 0.0, False),
-    (8, False, 0.0, True)])
-def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad):
+@pytest.mark.parametrize("d,biased,w0,adagrad,head,warmup", [
+    (5, True, 0.0, True, 0, False), (5, False, 0.0, True, 0, False),
+    (5, False, 0.6, True, 0, False), (5, True, 0.0, False, 0, False),
+    (8, False, 0.0, True, 0, False), (5, True, 0.0, True, 2, False),
+    (5, False, 0.6, True, 2, False), (5, True, 0.0, True, 2, True), (5, False, 0.6, True, 2, True),
+    (8, False, 0.0, True, 8, True)])
+def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad, head, warmup):
     # tiles of up to 8 x 8 entries, most longer than the prefetch distance
     from fastwmf.kernels.sgd import PREFETCH_VISITS, tile_entries
     rng = np.random.default_rng(3)
@@ -333,19 +342,24 @@ def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad):
 
     def state():
         return [U0.copy(), V0.copy(), 0.1 * rng.standard_normal(m), 0.1 * rng.standard_normal(n),
-                np.ones(m), np.ones(n), np.ones(m), np.ones(n)]
+                1.0 + rng.random(m), 1.0 + rng.random(n), 1.0 + rng.random(m),
+                1.0 + rng.random(n), np.ones(m), np.ones(n)]
 
     ours = state()
+    initial = [x.copy() for x in ours]
     theirs = [x.copy() for x in ours]
-    U, V, bu, bv, au, av, bau, bav = ours
+    U, V, bu, bv, *sums = ours
     with thread_limits(1):  # one thread: a sequential pass, comparable visit by visit
         sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, 17, rows, cols, targets,
                   confidence, U, V, bu, bv, 0.4, biased, w0, p, q, Gu, Gv, *per_row, 0.05,
-                  adagrad, au, av, bau, bav)
-    U, V, bu, bv, au, av, bau, bav = theirs
+                  adagrad, head, warmup, *sums)
+    U, V, bu, bv, *sums = theirs
     _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, 17, rows, cols, targets,
                      confidence, U, V, bu, bv, 0.4, biased, w0, p, q, Gu, Gv, *per_row, 0.05,
-                     adagrad, au, av, bau, bav)
+                     adagrad, head, warmup, *sums)
     assert not np.allclose(ours[0], U0)
+    if 0 < head < d:  # the second part moves unless the epoch warms up the first alone
+        assert np.array_equal(ours[0][:, head:], U0[:, head:]) == warmup
+        assert np.array_equal(ours[6], initial[6]) == warmup
     for got, want in zip(ours, theirs):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
