@@ -164,7 +164,7 @@ def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, co
     seed : int
         Seeds this epoch's visiting order inside the tiles.
     head : int
-        Columns of the first part.
+        Columns of the first part (each value compiles kernels of its own).
     warmup : bool
         Update the first part only.
     """
@@ -414,7 +414,9 @@ def _bias_step(i, j, werr, learning_rate, adagrad, user_bias, item_bias, user_vi
 @functools.lru_cache(maxsize=None)
 def _explicit_epoch_kernel(width, float_type, head):
     """The epoch of the explicit model (``w0 = 0``), compiled for ``width`` factors
-    exactly (0: any) and one dtype; vectors in that dtype, scalars in float64.
+    exactly (0: any), one dtype and a first column part of ``head`` columns (0:
+    one part; a constant, so the part's masks fold away); vectors in that
+    dtype, scalars in float64.
 
     Apart from the WMF epoch so that it carries none of the Gramian terms'
     ``O(d^2)`` code: smaller and with fewer live values, it took 0.90x the time
@@ -486,7 +488,8 @@ def _explicit_epoch_kernel(width, float_type, head):
 def _wmf_epoch_kernel(width, float_type, head):
     """The epoch of the WMF model (``w0 > 0``: each visit also steps along its
     share of the Gramian terms, ``O(d^2)``), compiled for ``width`` factors exactly
-    (0: any) and one dtype; vectors in that dtype, scalars in float64."""
+    (0: any), one dtype and a first column part of ``head`` columns (0: one
+    part); vectors in that dtype, scalars in float64."""
 
     @njit(**PARALLEL)
     def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
