@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL, SERIAL
+from . import rowhead
 from .prefetch import prefetch, prefetch_row
 from .specialise import exact_width
 
@@ -263,62 +264,6 @@ def _dot_and_norms(U, V, i, j, width, float_type):
 
 
 @njit(inline="always", **SERIAL)
-def _dot_and_norms_with_head(U, V, i, j, split, width, float_type):
-    """:func:`_dot_and_norms`, then the same over the columns ``[0, split)``.
-
-    The head is summed inside the row's loop under a 0/1 mask, not in a loop of
-    its own: Numba runs LLVM without its SLP vectoriser, so a short loop with a
-    known trip count is unrolled into scalar code (1.7x the instructions per
-    visit, against 1.4x this way at ``d = 64``).
-    """
-    half = width // 2
-    zero = float_type(0.0)
-    dot0 = zero
-    uu0 = zero
-    vv0 = zero
-    dot1 = zero
-    uu1 = zero
-    vv1 = zero
-    dot_h = zero
-    uu_h = zero
-    vv_h = zero
-    for t in range(half):
-        mask = float_type(t < split)
-        ut = U[i, t]
-        vt = V[j, t]
-        dot0 += ut * vt
-        uu0 += ut * ut
-        vv0 += vt * vt
-        mu = mask * ut
-        dot_h += mu * vt
-        uu_h += mu * ut
-        vv_h += mask * vt * vt
-        ut = U[i, t + half]
-        vt = V[j, t + half]
-        dot1 += ut * vt
-        uu1 += ut * ut
-        vv1 += vt * vt
-        if split > half:  # known when compiling for a width: no test per step
-            mask = float_type(t + half < split)
-            mu = mask * ut
-            dot_h += mu * vt
-            uu_h += mu * ut
-            vv_h += mask * vt * vt
-    for t in range(2 * half, width):
-        ut = U[i, t]
-        vt = V[j, t]
-        dot0 += ut * vt
-        uu0 += ut * ut
-        vv0 += vt * vt
-        if t < split:
-            dot_h += ut * vt
-            uu_h += ut * ut
-            vv_h += vt * vt
-    return (np.float64(dot0 + dot1), np.float64(uu0 + uu1), np.float64(vv0 + vv1),
-            np.float64(dot_h), np.float64(uu_h), np.float64(vv_h))
-
-
-@njit(inline="always", **SERIAL)
 def _mean_square_gradient(reg, werr, dot, own_norm2, other_norm2, width):
     """``|reg x - werr y|^2 / width`` from ``x.y``, ``|x|^2`` and ``|y|^2`` (no pass
     over the rows)."""
@@ -327,19 +272,29 @@ def _mean_square_gradient(reg, werr, dot, own_norm2, other_norm2, width):
 
 
 @njit(inline="always", **SERIAL)
-def _explicit_steps(i, j, dot, uu, vv, columns, ru, rv, werr, rate, adagrad, user_acc, item_acc,
-                    float_type):
+def _explicit_steps(i, j, dot, uu, vv, columns, ru, rv, werr, rate, adagrad, frozen, user_acc,
+                    item_acc, float_type):
     """``(keep_u, take_u, keep_v, take_v)`` of one column part of a visit: its step
     ``u - su (ru u - werr v)`` is ``keep_u u + take_u v``, and likewise for
     ``v`` (``dot``, ``uu``, ``vv``: the part's products; ``columns``: its
-    size; ``user_acc``, ``item_acc``: its AdaGrad sums)."""
+    size; ``user_acc``, ``item_acc``: its AdaGrad sums). A ``frozen`` part
+    keeps its values and its sums (``(1, 0, 1, 0)``).
+
+    The sums are updated on every call, by 0 when they are not kept: behind a
+    branch, LLVM sank the computation of the row's squared norms into it,
+    which kept the row's SIMD registers live across the branch (spills).
+    """
+    gain = 1.0 if adagrad and not frozen else 0.0
+    user_acc[i] += gain * _mean_square_gradient(ru, werr, dot, uu, vv, columns)
+    item_acc[j] += gain * _mean_square_gradient(rv, werr, dot, vv, uu, columns)
     su = rate
     sv = rate
     if adagrad:
-        user_acc[i] += _mean_square_gradient(ru, werr, dot, uu, vv, columns)
-        item_acc[j] += _mean_square_gradient(rv, werr, dot, vv, uu, columns)
         su = rate / np.sqrt(float_type(user_acc[i]))
         sv = rate / np.sqrt(float_type(item_acc[j]))
+    if frozen:
+        su = float_type(0.0)
+        sv = float_type(0.0)
     one = float_type(1.0)
     return (one - su * float_type(ru), su * float_type(werr), one - sv * float_type(rv),
             sv * float_type(werr))
@@ -354,25 +309,6 @@ def _update_rows(U, V, i, j, lo, hi, keep_u, take_u, keep_v, take_v):
         vt = V[j, t]
         U[i, t] = keep_u * ut + take_u * vt
         V[j, t] = keep_v * vt + take_v * ut
-
-
-@njit(inline="always", **SERIAL)
-def _update_parts(U, V, i, j, split, width, keep_u, take_u, keep_v, take_v, keep_ut, take_ut,
-                  keep_vt, take_vt, float_type):
-    """:func:`_update_rows` with the first coefficients on columns ``[0, split)``
-    and the second (``_t``) on the rest, in one loop over the row (a loop over
-    the head alone would stay scalar, as in :func:`_dot_and_norms_with_head`).
-    The coefficients are the tail's plus a 0/1 mask times the difference."""
-    dk_u = keep_u - keep_ut
-    dt_u = take_u - take_ut
-    dk_v = keep_v - keep_vt
-    dt_v = take_v - take_vt
-    for t in range(width):
-        mask = float_type(t < split)
-        ut = U[i, t]
-        vt = V[j, t]
-        U[i, t] = (keep_ut + mask * dk_u) * ut + (take_ut + mask * dt_u) * vt
-        V[j, t] = (keep_vt + mask * dk_v) * vt + (take_vt + mask * dt_v) * ut
 
 
 @njit(inline="always", **SERIAL)
@@ -415,14 +351,16 @@ def _bias_step(i, j, werr, learning_rate, adagrad, user_bias, item_bias, user_vi
 def _explicit_epoch_kernel(width, float_type, head):
     """The epoch of the explicit model (``w0 = 0``), compiled for ``width`` factors
     exactly (0: any), one dtype and a first column part of ``head`` columns (0:
-    one part; a constant, so the part's masks fold away); vectors in that
-    dtype, scalars in float64.
+    one part; the head's sums and update are vector operations of that size,
+    see :mod:`.rowhead`); vectors in that dtype, scalars in float64.
 
     Apart from the WMF epoch so that it carries none of the Gramian terms'
     ``O(d^2)`` code: smaller and with fewer live values, it took 0.90x the time
     of the combined kernel at 2 threads (10M-entry benchmark, d = 64, medians
     of 15 interleaved rounds).
     """
+    head_sums = rowhead.head_sums(max(head, 1))  # size 1: never called (one part)
+    head_update = rowhead.head_update(max(head, 1))
 
     @njit(**PARALLEL)
     def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
@@ -433,8 +371,6 @@ def _explicit_epoch_kernel(width, float_type, head):
         D = width if width else U.shape[1]
         split = _split(head, D)
         rate = float_type(learning_rate)
-        one = float_type(1.0)
-        zero = float_type(0.0)
         for b in prange(block_order.shape[0]):
             ub = block_order[b]
             for k in range(n_item_blocks):
@@ -448,12 +384,7 @@ def _explicit_epoch_kernel(width, float_type, head):
                                                   rows, cols, D)
                     i = np.uint64(rows[e])
                     j = np.uint64(cols[e])
-                    if split < D:
-                        dot, uu, vv, dot_h, uu_h, vv_h = _dot_and_norms_with_head(
-                            U, V, i, j, split, D, float_type)
-                    else:
-                        dot, uu, vv = _dot_and_norms(U, V, i, j, D, float_type)
-                        dot_h = uu_h = vv_h = 0.0
+                    dot, uu, vv = _dot_and_norms(U, V, i, j, D, float_type)
                     pred = dot
                     if biased:
                         pred += global_bias + user_bias[i] + item_bias[j]
@@ -461,19 +392,19 @@ def _explicit_epoch_kernel(width, float_type, head):
                     ru = user_visit_reg[i]
                     rv = item_visit_reg[j]
                     if split < D:
+                        dot_h, uu_h, vv_h = head_sums(U, V, i, j)
                         keep_u, take_u, keep_v, take_v = _explicit_steps(
-                            i, j, dot_h, uu_h, vv_h, split, ru, rv, werr, rate, adagrad,
+                            i, j, dot_h, uu_h, vv_h, split, ru, rv, werr, rate, adagrad, False,
                             user_acc, item_acc, float_type)
-                        keep_ut, take_ut, keep_vt, take_vt = one, zero, one, zero
-                        if not warmup:  # else the tail stays as it is
-                            keep_ut, take_ut, keep_vt, take_vt = _explicit_steps(
-                                i, j, dot - dot_h, uu - uu_h, vv - vv_h, D - split, ru, rv,
-                                werr, rate, adagrad, user_tail_acc, item_tail_acc, float_type)
-                        _update_parts(U, V, i, j, split, D, keep_u, take_u, keep_v, take_v,
-                                      keep_ut, take_ut, keep_vt, take_vt, float_type)
+                        head_update(U, V, i, j, keep_u, take_u, keep_v, take_v)
+                        # the warm-up's tail is frozen: rewritten with its own values
+                        keep_u, take_u, keep_v, take_v = _explicit_steps(
+                            i, j, dot - dot_h, uu - uu_h, vv - vv_h, D - split, ru, rv, werr,
+                            rate, adagrad, warmup, user_tail_acc, item_tail_acc, float_type)
+                        _update_rows(U, V, i, j, split, D, keep_u, take_u, keep_v, take_v)
                     else:
                         keep_u, take_u, keep_v, take_v = _explicit_steps(
-                            i, j, dot, uu, vv, D, ru, rv, werr, rate, adagrad, user_acc,
+                            i, j, dot, uu, vv, D, ru, rv, werr, rate, adagrad, False, user_acc,
                             item_acc, float_type)
                         _update_rows(U, V, i, j, 0, D, keep_u, take_u, keep_v, take_v)
                     if biased:

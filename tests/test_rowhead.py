@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+from numba import njit
+from numba.core.errors import TypingError
+
+from fastwmf.kernels.rowhead import head_sums, head_update
+
+
+def _kernels(size):
+    sums, update = head_sums(size), head_update(size)
+
+    @njit
+    def call_sums(U, V, i, j):
+        return sums(U, V, i, j)
+
+    @njit
+    def call_update(U, V, i, j, keep_u, take_u, keep_v, take_v):
+        update(U, V, i, j, keep_u, take_u, keep_v, take_v)
+
+    return call_sums, call_update
+
+
+@pytest.mark.parametrize("dtype,size", [(np.float32, 8), (np.float64, 8), (np.float32, 3)])
+def test_head_sums_and_update_match_numpy(dtype, size):
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((6, 12)).astype(dtype)
+    V = rng.standard_normal((5, 12)).astype(dtype)
+    call_sums, call_update = _kernels(size)
+    u, v = U[4, :size].astype(np.float64), V[2, :size].astype(np.float64)
+    got = call_sums(U, V, 4, np.uint64(2))
+    np.testing.assert_allclose(got, (u @ v, u @ u, v @ v), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    U2, V2 = U.copy(), V.copy()
+    call_update(U2, V2, np.uint64(4), 2, 0.9, 0.25, 0.8, -0.5)
+    want_u, want_v = U.copy(), V.copy()
+    want_u[4, :size] = 0.9 * U[4, :size] + 0.25 * V[2, :size]
+    want_v[2, :size] = 0.8 * V[2, :size] - 0.5 * U[4, :size]
+    np.testing.assert_allclose(U2, want_u, rtol=1e-6)
+    np.testing.assert_allclose(V2, want_v, rtol=1e-6)
+    assert np.array_equal(U2[:, size:], U[:, size:]) and np.array_equal(V2[:, size:], V[:, size:])
+
+
+def test_head_operations_type_only_c_contiguous_float_matrices():
+    call_sums, _ = _kernels(4)
+    U = np.ones((3, 8))
+    with pytest.raises(TypingError):
+        call_sums(U[:, ::2], U[:, ::2], 0, 0)  # rows not contiguous
+    with pytest.raises(TypingError):
+        call_sums(U, U.astype(np.float32), 0, 0)  # mixed dtypes
+    with pytest.raises(TypingError):
+        call_sums(np.ones((3, 8), np.int64), np.ones((3, 8), np.int64), 0, 0)
