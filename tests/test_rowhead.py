@@ -7,15 +7,13 @@ from fastwmf.kernels.rowhead import head_sums, head_update
 
 
 def _kernels(size):
-    sums, update = head_sums(size), head_update(size)
-
     @njit
     def call_sums(U, V, i, j):
-        return sums(U, V, i, j)
+        return head_sums(U, V, i, j, size)
 
     @njit
     def call_update(U, V, i, j, keep_u, take_u, keep_v, take_v):
-        update(U, V, i, j, keep_u, take_u, keep_v, take_v)
+        head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, size)
 
     return call_sums, call_update
 
@@ -48,3 +46,18 @@ def test_head_operations_type_only_c_contiguous_float_matrices():
         call_sums(U, U.astype(np.float32), 0, 0)  # mixed dtypes
     with pytest.raises(TypingError):
         call_sums(np.ones((3, 8), np.int64), np.ones((3, 8), np.int64), 0, 0)
+
+
+def test_head_size_must_be_a_positive_compile_time_constant():
+    @njit
+    def runtime_size(U, size):
+        return head_sums(U, U, 0, 0, size)
+
+    @njit
+    def zero_size(U):
+        return head_sums(U, U, 0, 0, 0)
+
+    U = np.ones((2, 8))
+    for call in (lambda: runtime_size(U, 4), lambda: zero_size(U)):
+        with pytest.raises(TypingError):
+            call()

@@ -363,3 +363,23 @@ def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad, head, wa
         assert np.array_equal(ours[6], initial[6]) == warmup
     for got, want in zip(ours, theirs):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_epoch_kernel_loads_from_numbas_disk_cache_in_a_new_process(tmp_path):
+    # a closure that captures anything Numba cannot key its cache on compiles
+    # again in every process (it did once: 9 s of overhead on each first fit)
+    import subprocess
+    import sys
+    script = (
+        "import numpy as np, fastwmf\n"
+        "from fastwmf.datasets import make_implicit_interactions\n"
+        "from fastwmf.kernels.sgd import _explicit_epoch_kernel\n"
+        "X = make_implicit_interactions(60, 40, 600, seed=0)\n"
+        "fastwmf.SGD(factors=16, epochs=2, random_state=0, calculate_loss=False).fit(X)\n"
+        "stats = _explicit_epoch_kernel(16, np.float32, 8).stats\n"
+        "print(len(stats.cache_hits), len(stats.cache_misses))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                           text=True, check=True).stdout.split() for _ in range(2)]
+    assert runs[0] == ["0", "1"]  # compiled and saved
+    assert runs[1] == ["1", "0"]  # loaded

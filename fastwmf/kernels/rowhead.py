@@ -8,14 +8,15 @@ took 1.7x the instructions of the whole visit without a head. These
 intrinsics load the head of a row as one ``<size x float>`` value instead.
 
 Callable from compiled code only, on C-contiguous 2-d float arrays with at
-least ``size`` columns; the row indices are not checked (kernel-internal).
+least ``size`` columns; ``size`` must be a compile-time constant (a literal, or
+a global or closure variable); the row indices are not checked
+(kernel-internal).
 """
-
-import functools
 
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
+from numba.core.errors import RequireLiteralValue
 from numba.extending import intrinsic
 
 
@@ -39,6 +40,15 @@ def _row_index(context, builder, value, kind):
     return context.cast(builder, value, kind, types.intp)
 
 
+def _literal_size(size):
+    """The value of a literal positive ``size`` argument (typing asks for one)."""
+    if not isinstance(size, types.IntegerLiteral):
+        raise RequireLiteralValue("size must be a compile-time constant")
+    if size.literal_value < 1:
+        return None
+    return size.literal_value
+
+
 def _splat(builder, value, size):
     vector = ir.VectorType(value.type, size)
     single = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
@@ -47,80 +57,77 @@ def _splat(builder, value, size):
                                   ir.Constant(ir.VectorType(ir.IntType(32), size), [0] * size))
 
 
-@functools.lru_cache(maxsize=None)
-def head_sums(size):
-    """``sums(U, V, i, j) -> (u.v, |u|^2, |v|^2)`` over the first ``size`` columns
-    of ``u = U[i]`` and ``v = V[j]``, summed in the arrays' dtype, as float64."""
+@intrinsic
+def head_sums(typingctx, U, V, i, j, size):
+    """``head_sums(U, V, i, j, size) -> (u.v, |u|^2, |v|^2)`` over the first
+    ``size`` columns of ``u = U[i]`` and ``v = V[j]``, summed in the arrays'
+    dtype, as float64."""
+    if not (_is_factor_matrix(U) and U == V and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)):
+        return None
+    width = _literal_size(size)
+    if width is None:
+        return None
+    sig = types.UniTuple(types.float64, 3)(U, V, i, j, size)
 
-    @intrinsic
-    def sums(typingctx, U, V, i, j):
-        if not (_is_factor_matrix(U) and U == V and isinstance(i, types.Integer)
-                and isinstance(j, types.Integer)):
-            return None
-        sig = types.UniTuple(types.float64, 3)(U, V, i, j)
+    def codegen(context, builder, signature, args):
+        matrix, _, row_kind, col_kind = signature.args[:4]
+        align = matrix.dtype.bitwidth // 8
+        u = builder.load(_head_pointer(context, builder, matrix, args[0],
+                                       _row_index(context, builder, args[2], row_kind),
+                                       width), align=align)
+        v = builder.load(_head_pointer(context, builder, matrix, args[1],
+                                       _row_index(context, builder, args[3], col_kind),
+                                       width), align=align)
+        scalar = u.type.element
+        suffix = "f32" if matrix.dtype.bitwidth == 32 else "f64"
+        reduce = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(scalar, [scalar, u.type]),
+            f"llvm.vector.reduce.fadd.v{width}{suffix}")
+        out = []
+        for a, b in ((u, v), (u, u), (v, v)):
+            total = builder.call(reduce, [ir.Constant(scalar, 0.0), builder.fmul(a, b)],
+                                 fastmath=("reassoc", "nsz"))
+            out.append(context.cast(builder, total, matrix.dtype, types.float64))
+        return context.make_tuple(builder, signature.return_type, out)
 
-        def codegen(context, builder, signature, args):
-            matrix, _, row_kind, col_kind = signature.args
-            align = matrix.dtype.bitwidth // 8
-            u = builder.load(_head_pointer(context, builder, matrix, args[0],
-                                           _row_index(context, builder, args[2], row_kind),
-                                           size), align=align)
-            v = builder.load(_head_pointer(context, builder, matrix, args[1],
-                                           _row_index(context, builder, args[3], col_kind),
-                                           size), align=align)
-            scalar = u.type.element
-            suffix = "f32" if matrix.dtype.bitwidth == 32 else "f64"
-            reduce = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(scalar, [scalar, u.type]),
-                f"llvm.vector.reduce.fadd.v{size}{suffix}")
-            out = []
-            for a, b in ((u, v), (u, u), (v, v)):
-                total = builder.call(reduce, [ir.Constant(scalar, 0.0), builder.fmul(a, b)],
-                                     fastmath=("reassoc", "nsz"))
-                out.append(context.cast(builder, total, matrix.dtype, types.float64))
-            return context.make_tuple(builder, signature.return_type, out)
-
-        return sig, codegen
-
-    return sums
+    return sig, codegen
 
 
-@functools.lru_cache(maxsize=None)
-def head_update(size):
-    """``update(U, V, i, j, keep_u, take_u, keep_v, take_v)``: the first ``size``
-    columns of ``u = U[i]`` and ``v = V[j]`` become ``keep_u u + take_u v`` and
-    ``keep_v v + take_v u`` (coefficients cast to the arrays' dtype)."""
+@intrinsic
+def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
+    """``head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, size)``: the first
+    ``size`` columns of ``u = U[i]`` and ``v = V[j]`` become ``keep_u u + take_u v``
+    and ``keep_v v + take_v u`` (coefficients cast to the arrays' dtype)."""
+    coefficients = (keep_u, take_u, keep_v, take_v)
+    if not (_is_factor_matrix(U) and U == V and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)
+            and all(isinstance(c, types.Float) for c in coefficients)):
+        return None
+    width = _literal_size(size)
+    if width is None:
+        return None
+    sig = types.void(U, V, i, j, *coefficients, size)
 
-    @intrinsic
-    def update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v):
-        coefficients = (keep_u, take_u, keep_v, take_v)
-        if not (_is_factor_matrix(U) and U == V and isinstance(i, types.Integer)
-                and isinstance(j, types.Integer)
-                and all(isinstance(c, types.Float) for c in coefficients)):
-            return None
-        sig = types.void(U, V, i, j, *coefficients)
+    def codegen(context, builder, signature, args):
+        matrix, _, row_kind, col_kind = signature.args[:4]
+        align = matrix.dtype.bitwidth // 8
+        pu = _head_pointer(context, builder, matrix, args[0],
+                           _row_index(context, builder, args[2], row_kind), width)
+        pv = _head_pointer(context, builder, matrix, args[1],
+                           _row_index(context, builder, args[3], col_kind), width)
+        u = builder.load(pu, align=align)
+        v = builder.load(pv, align=align)
+        ku, tu, kv, tv = (
+            _splat(builder, context.cast(builder, value, kind, matrix.dtype), width)
+            for value, kind in zip(args[4:8], signature.args[4:8]))
+        flags = ("contract",)
+        new_u = builder.fadd(builder.fmul(ku, u, flags=flags), builder.fmul(tu, v, flags=flags),
+                             flags=flags)
+        new_v = builder.fadd(builder.fmul(kv, v, flags=flags), builder.fmul(tv, u, flags=flags),
+                             flags=flags)
+        builder.store(new_u, pu, align=align)
+        builder.store(new_v, pv, align=align)
+        return context.get_dummy_value()
 
-        def codegen(context, builder, signature, args):
-            matrix, _, row_kind, col_kind = signature.args[:4]
-            align = matrix.dtype.bitwidth // 8
-            pu = _head_pointer(context, builder, matrix, args[0],
-                               _row_index(context, builder, args[2], row_kind), size)
-            pv = _head_pointer(context, builder, matrix, args[1],
-                               _row_index(context, builder, args[3], col_kind), size)
-            u = builder.load(pu, align=align)
-            v = builder.load(pv, align=align)
-            ku, tu, kv, tv = (
-                _splat(builder, context.cast(builder, value, kind, matrix.dtype), size)
-                for value, kind in zip(args[4:], signature.args[4:]))
-            flags = ("contract",)
-            new_u = builder.fadd(builder.fmul(ku, u, flags=flags), builder.fmul(tu, v, flags=flags),
-                                 flags=flags)
-            new_v = builder.fadd(builder.fmul(kv, v, flags=flags), builder.fmul(tv, u, flags=flags),
-                                 flags=flags)
-            builder.store(new_u, pu, align=align)
-            builder.store(new_v, pv, align=align)
-            return context.get_dummy_value()
-
-        return sig, codegen
-
-    return update
+    return sig, codegen

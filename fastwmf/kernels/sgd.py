@@ -22,8 +22,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL, SERIAL
-from . import rowhead
 from .prefetch import prefetch, prefetch_row
+from .rowhead import head_sums, head_update
 from .specialise import exact_width
 
 #: Bytes of one block of factor rows (a user block and an item block share L2).
@@ -359,8 +359,7 @@ def _explicit_epoch_kernel(width, float_type, head):
     of the combined kernel at 2 threads (10M-entry benchmark, d = 64, medians
     of 15 interleaved rounds).
     """
-    head_sums = rowhead.head_sums(max(head, 1))  # size 1: never called (one part)
-    head_update = rowhead.head_update(max(head, 1))
+    head_size = max(head, 1)  # 1: never used (one part); intrinsics need a size > 0
 
     @njit(**PARALLEL)
     def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
@@ -392,11 +391,11 @@ def _explicit_epoch_kernel(width, float_type, head):
                     ru = user_visit_reg[i]
                     rv = item_visit_reg[j]
                     if split < D:
-                        dot_h, uu_h, vv_h = head_sums(U, V, i, j)
+                        dot_h, uu_h, vv_h = head_sums(U, V, i, j, head_size)
                         keep_u, take_u, keep_v, take_v = _explicit_steps(
                             i, j, dot_h, uu_h, vv_h, split, ru, rv, werr, rate, adagrad, False,
                             user_acc, item_acc, float_type)
-                        head_update(U, V, i, j, keep_u, take_u, keep_v, take_v)
+                        head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, head_size)
                         # the warm-up's tail is frozen: rewritten with its own values
                         keep_u, take_u, keep_v, take_v = _explicit_steps(
                             i, j, dot - dot_h, uu - uu_h, vv - vv_h, D - split, ru, rv, werr,
