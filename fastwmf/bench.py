@@ -72,12 +72,12 @@ ALS_PARAMS = dict(w0=1.0, regularization=0.1, nu=0.0, confidence="linear", alpha
                   cg_steps=3)
 
 #: Explicit, unbiased SGD with LIBMF's per-entry L2 (nu = 1) and per-row AdaGrad
-#: (a learning rate at which LIBMF does not diverge on the count matrices).
+#: (a learning rate at which LIBMF does not diverge on the count matrices), from
+#: factors of LIBMF's initial size: U[0, 1) sqrt(1/d) on targets divided by their
+#: standard deviation s has rms sqrt(s / 3d) on the targets' scale, and s = 1.57
+#: on the benchmark counts, i.e. init_scale = sqrt(s / 3) = 0.72.
 SGD_PARAMS = dict(w0=0.0, biased=False, learning_rate=0.05, regularization=0.05, nu=1.0,
                   schedule="adagrad", init_scale=0.7)
-# init_scale: LIBMF starts from U[0, 1) sqrt(1/d) on targets divided by their
-# standard deviation s, i.e. entries of rms sqrt(s / 3d) on the targets' scale;
-# on the benchmark counts s = 1.57, which is init_scale sqrt(s / 3) = 0.72 here.
 
 #: Models of the quality-against-time table (settings near the best that the
 #: ml-100k quality study found on validation data, binarised ml-100k).

@@ -26,7 +26,8 @@ def test_head_sums_and_update_match_numpy(dtype, size):
     call_sums, call_update = _kernels(size)
     u, v = U[4, :size].astype(np.float64), V[2, :size].astype(np.float64)
     got = call_sums(U, V, 4, np.uint64(2))
-    np.testing.assert_allclose(got, (u @ v, u @ u, v @ v), rtol=1e-5 if dtype == np.float32 else 1e-12)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, (u @ v, u @ u, v @ v), rtol=rtol)
     U2, V2 = U.copy(), V.copy()
     call_update(U2, V2, np.uint64(4), 2, 0.9, 0.25, 0.8, -0.5)
     want_u, want_v = U.copy(), V.copy()

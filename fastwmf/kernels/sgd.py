@@ -208,6 +208,14 @@ def _tile_span(tile_ptr, n_item_blocks, tile_offsets, ub, k):
 
 
 @njit(inline="always", **SERIAL)
+def _walk_start(seed, tile, n):
+    """``(pos, step, coming)``: a tile's walk this epoch (:func:`visit_order`) and
+    the position :data:`PREFETCH_VISITS` visits ahead of its start."""
+    pos, step = visit_order(seed, tile, n)
+    return pos, step, (pos + PREFETCH_VISITS * step) % n
+
+
+@njit(inline="always", **SERIAL)
 def _visit_entry(s, lo, n, pos, coming, step, U, V, item_scalars, rows, cols, width):
     """``(entry, pos, coming)``: the entry of a tile's ``s``-th visit (at ``pos``),
     then both positions advanced. The visit :data:`PREFETCH_VISITS` ahead (at
@@ -223,13 +231,6 @@ def _visit_entry(s, lo, n, pos, coming, step, U, V, item_scalars, rows, cols, wi
         prefetch(item_scalars, cols[c])
         coming = _next_position(coming, step, n)
     return e, pos, coming
-
-
-@njit(inline="always", **SERIAL)
-def _split(head, d):
-    """Where the second column part starts: ``head`` if ``0 < head < d``, else ``d``
-    (one part)."""
-    return head if 0 < head < d else d
 
 
 @njit(inline="always", **SERIAL)
@@ -368,7 +369,7 @@ def _explicit_epoch_kernel(width, float_type, head):
                      learning_rate, adagrad, warmup, user_acc, item_acc, user_tail_acc,
                      item_tail_acc, user_bias_acc, item_bias_acc):
         D = width if width else U.shape[1]
-        split = _split(head, D)
+        split = head if head else D  # sgd_epoch passes 0 < head < d, or 0
         rate = float_type(learning_rate)
         for b in prange(block_order.shape[0]):
             ub = block_order[b]
@@ -376,8 +377,7 @@ def _explicit_epoch_kernel(width, float_type, head):
                 tile, lo, n = _tile_span(tile_ptr, n_item_blocks, tile_offsets, ub, k)
                 if n == 0:
                     continue
-                pos, step = visit_order(seed, tile, n)
-                coming = (pos + PREFETCH_VISITS * step) % n
+                pos, step, coming = _walk_start(seed, tile, n)
                 for s in range(n):
                     e, pos, coming = _visit_entry(s, lo, n, pos, coming, step, U, V, item_acc,
                                                   rows, cols, D)
@@ -430,7 +430,7 @@ def _wmf_epoch_kernel(width, float_type, head):
                      adagrad, warmup, user_acc, item_acc, user_tail_acc, item_tail_acc,
                      user_bias_acc, item_bias_acc):
         D = width if width else U.shape[1]
-        split = _split(head, D)
+        split = head if head else D  # sgd_epoch passes 0 < head < d, or 0
         for b in prange(block_order.shape[0]):
             ub = block_order[b]
             gu = np.empty(D, U.dtype)
@@ -441,8 +441,7 @@ def _wmf_epoch_kernel(width, float_type, head):
                 tile, lo, n = _tile_span(tile_ptr, n_item_blocks, tile_offsets, ub, k)
                 if n == 0:
                     continue
-                pos, step = visit_order(seed, tile, n)
-                coming = (pos + PREFETCH_VISITS * step) % n
+                pos, step, coming = _walk_start(seed, tile, n)
                 for s in range(n):
                     e, pos, coming = _visit_entry(s, lo, n, pos, coming, step, U, V, item_acc,
                                                   rows, cols, D)
