@@ -134,7 +134,8 @@ WOODBURY_EVERYWHERE = (als.GATHER_ROWS, 10_000)
 def test_exact_kernel_variants_match_numpy(d, w0):
     # w0 = 0.7 gives some rows a negative weight c - w0 p q (those take the
     # direct route whatever their length); with w0 = 0.2 every weight is positive.
-    # d = 5 builds the width-8 kernel, d = 264 the generic one.
+    # d = 5 builds the width-8 kernel, d = 264 the generic one (both sum the
+    # direct route in Gram tiles).
     args, _ = _row_problem(d, np.float64, seed=d)
     args = args[:6] + (w0,) + args[7:]
     expected = _dense_exact(args)
@@ -148,6 +149,16 @@ def test_exact_kernel_variants_match_numpy(d, w0):
         else:
             _exact_variant(args, width, *key, out)
         np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10, err_msg=name)
+
+
+def test_exact_generic_kernel_without_whole_gram_tiles_sums_with_blas():
+    # d = 262 is not a whole number of float64 registers: the direct route's
+    # rank-n update falls back to one BLAS product (the d = 264 build above)
+    args, _ = _row_problem(262, np.float64, seed=2)
+    expected = _dense_exact(args)
+    out = np.zeros_like(expected)
+    _exact_variant(args, kernel_width(262), *DIRECT_STREAMED, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
 
 
 def test_exact_kernel_routes_agree_on_singular_gramians():

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL
+from .gramtile import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rowblock import gather_rows, longest_row, rows_axpy, rows_dot, symmetric_apply
 from .specialise import kernel_width, padded_square
@@ -39,13 +40,18 @@ GATHER_ROWS = 1024
 #: lower rate (its size is not a compile-time constant), which moves the
 #: measured crossover down (single thread, d = 64, the bench's large matrix,
 #: user half-step in CPU cycles against the earlier kernel that factored every
-#: row's d x d system: limit 40 took 0.85x its cycles, limit 64 0.95x).
+#: row's d x d system: limit 40 took 0.85x its cycles, limit 64 0.95x). Measured
+#: with a BLAS rank-n update; after the Gram tiles made the direct route cheaper,
+#: limits 28, 34 and 40 were within this machine's noise (19-23 G cycles).
 WOODBURY_FRACTION = 0.625
 
 
 def woodbury_rows(d):
     """Rows with at most this many entries take the Woodbury route."""
     return int(d * WOODBURY_FRACTION)
+
+#: Rows of one Gram tile of the exact solver's direct route (see :mod:`.gramtile`).
+TILE_ROWS = 4
 
 #: ``(kind, *factory arguments)`` of every kernel built so far.
 _KERNEL_KEYS = []
@@ -62,8 +68,10 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     weight ``c_ij - w0 p_i q_j``, is then solved through the Woodbury identity in
     ``O(n_i^2 d + n_i^3)`` (an ``n_i x n_i`` system, for ``n_i`` up to
     :func:`woodbury_rows`); a longer row forms and Cholesky-factors its
-    ``d x d`` system in ``O(n_i d^2 + d^3)``. Both give the same solution to
-    rounding; the solution is rotated back before it is stored.
+    ``d x d`` system in ``O(n_i d^2 + d^3)``, summing only the register tiles
+    of ``S^T C S`` on or above its diagonal (:mod:`.gramtile`; one BLAS product
+    where ``d`` is not a whole number of registers). Both routes give the same
+    solution to rounding; the solution is rotated back before it is stored.
 
     Parameters
     ----------
@@ -145,6 +153,12 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
     ``eigenvalues`` its eigenvalues and ``basis`` its eigenvectors as rows.
     """
     _KERNEL_KEYS.append(("exact", width, float_type, gather_limit, woodbury_limit))
+    # Gram tiles of TILE_ROWS x two SIMD registers where the width allows (8
+    # accumulators + 2 loads + 1 broadcast of AVX2's 16 registers); one register
+    # for the generic kernel, whose d is a multiple of neither, or else BLAS
+    lanes = vector_length(float_type)
+    tile_vectors = 2 if width and width % (2 * lanes) == 0 else 1
+    tile_columns = tile_vectors * lanes
 
     @njit(**PARALLEL)
     def exact_kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis,
@@ -158,6 +172,7 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
             short = max(min(longest, woodbury_limit, cap), 1)
             block = np.zeros((cap, D), rotated.dtype)
             scaled = np.zeros((cap, D), rotated.dtype)
+            update = np.empty((D, D), rotated.dtype)
             coef = np.empty(cap)
             rhs = np.empty(cap)
             T = np.empty((short, D))
@@ -241,8 +256,8 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
                     for t in range(D):
                         b[t] *= inv_sqrt[t]
                 else:
-                    # diag(D) + sum_j c'_j s_j s_j^T, its rank-n update one BLAS
-                    # product per block of gathered rows in the factors' dtype
+                    # diag(D) + sum_j c'_j s_j s_j^T, its rank-n update summed in
+                    # the factors' dtype per block of gathered rows
                     for r in range(D):
                         for s in range(D):
                             A[r, s] = 0.0
@@ -261,7 +276,15 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
                             rq = rhs[q]
                             for t in range(D):
                                 b[t] += rq * np.float64(block[q, t])
-                        update = np.dot(scaled[:count].T, block[:count])
+                        if D % tile_columns == 0:
+                            # the tiles on or above the diagonal (all that is read)
+                            for r0 in range(0, D, TILE_ROWS):
+                                for c0 in range(r0 // tile_columns * tile_columns, D,
+                                                tile_columns):
+                                    gram_tile(update, scaled, block, count, r0, c0,
+                                              TILE_ROWS, tile_vectors)
+                        else:
+                            update[:, :] = np.dot(scaled[:count].T, block[:count])
                         for r in range(D):
                             for s in range(r, D):
                                 A[r, s] += update[r, s]

@@ -16,22 +16,15 @@ a global or closure variable); the row indices are not checked
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
-from numba.core.errors import RequireLiteralValue
 from numba.extending import intrinsic
 
-
-def _is_factor_matrix(array):
-    return (isinstance(array, types.Array) and array.ndim == 2 and array.layout == "C"
-            and isinstance(array.dtype, types.Float))
+from .vectorir import element_pointer, is_float_matrix, literal_positive, splat
 
 
 def _head_pointer(context, builder, array_type, array, row, size):
     """Pointer to ``array[row, 0:size]`` as one ``<size x dtype>`` vector."""
-    values = context.make_array(array_type)(context, builder, array)
-    pointer = cgutils.get_item_pointer2(
-        context, builder, data=values.data, shape=cgutils.unpack_tuple(builder, values.shape),
-        strides=cgutils.unpack_tuple(builder, values.strides), layout=array_type.layout,
-        inds=[row, ir.Constant(row.type, 0)], wraparound=False)
+    pointer = element_pointer(context, builder, array_type, array, row,
+                              ir.Constant(row.type, 0))
     vector = ir.VectorType(context.get_value_type(array_type.dtype), size)
     return builder.bitcast(pointer, vector.as_pointer())
 
@@ -40,32 +33,15 @@ def _row_index(context, builder, value, kind):
     return context.cast(builder, value, kind, types.intp)
 
 
-def _literal_size(size):
-    """The value of a literal positive ``size`` argument (typing asks for one)."""
-    if not isinstance(size, types.IntegerLiteral):
-        raise RequireLiteralValue("size must be a compile-time constant")
-    if size.literal_value < 1:
-        return None
-    return size.literal_value
-
-
-def _splat(builder, value, size):
-    vector = ir.VectorType(value.type, size)
-    single = builder.insert_element(ir.Constant(vector, ir.Undefined), value,
-                                    ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(single, ir.Constant(vector, ir.Undefined),
-                                  ir.Constant(ir.VectorType(ir.IntType(32), size), [0] * size))
-
-
 @intrinsic
 def head_sums(typingctx, U, V, i, j, size):
     """``head_sums(U, V, i, j, size) -> (u.v, |u|^2, |v|^2)`` over the first
     ``size`` columns of ``u = U[i]`` and ``v = V[j]``, summed in the arrays'
     dtype, as float64."""
-    if not (_is_factor_matrix(U) and U == V and isinstance(i, types.Integer)
+    if not (is_float_matrix(U) and U == V and isinstance(i, types.Integer)
             and isinstance(j, types.Integer)):
         return None
-    width = _literal_size(size)
+    width = literal_positive(size, "size")
     if width is None:
         return None
     sig = types.UniTuple(types.float64, 3)(U, V, i, j, size)
@@ -100,11 +76,11 @@ def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
     ``size`` columns of ``u = U[i]`` and ``v = V[j]`` become ``keep_u u + take_u v``
     and ``keep_v v + take_v u`` (coefficients cast to the arrays' dtype)."""
     coefficients = (keep_u, take_u, keep_v, take_v)
-    if not (_is_factor_matrix(U) and U == V and isinstance(i, types.Integer)
+    if not (is_float_matrix(U) and U == V and isinstance(i, types.Integer)
             and isinstance(j, types.Integer)
             and all(isinstance(c, types.Float) for c in coefficients)):
         return None
-    width = _literal_size(size)
+    width = literal_positive(size, "size")
     if width is None:
         return None
     sig = types.void(U, V, i, j, *coefficients, size)
@@ -119,7 +95,7 @@ def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
         u = builder.load(pu, align=align)
         v = builder.load(pv, align=align)
         ku, tu, kv, tv = (
-            _splat(builder, context.cast(builder, value, kind, matrix.dtype), width)
+            splat(builder, context.cast(builder, value, kind, matrix.dtype), width)
             for value, kind in zip(args[4:8], signature.args[4:8]))
         flags = ("contract",)
         new_u = builder.fadd(builder.fmul(ku, u, flags=flags), builder.fmul(tu, v, flags=flags),
