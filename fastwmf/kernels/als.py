@@ -356,11 +356,14 @@ def _cg_kernel(width, float_type, gather_limit):
                     count = min(cap, n - start)
                     gather_rows(other, indices, lo + start, count, block, d)
                     rows_dot(block, count, x, dots, D, zero)
-                    for q in range(count):
-                        e = lo + start + q
+                    # unsigned: no negative-index wraparound (6% of the half-step's
+                    # instructions); the indices were validated at the boundary
+                    first = np.uint64(lo + start)
+                    for q in range(np.uint64(count)):
+                        e = first + q
                         conf = np.float64(confidence[e])
-                        cq = conf - wi * col_weights[indices[e]]
-                        coef[start + q] = cq
+                        cq = conf - wi * col_weights[np.uint64(indices[e])]
+                        coef[np.uint64(start) + q] = cq
                         dots[q] = float_type(conf * np.float64(targets[e])
                                              - cq * np.float64(dots[q]))
                     rows_axpy(block, count, dots, r, D)
