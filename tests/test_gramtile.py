@@ -1,3 +1,5 @@
+import functools
+
 import numpy as np
 import pytest
 from numba import njit
@@ -6,6 +8,7 @@ from numba.core.errors import TypingError
 from fastwmf.kernels.gramtile import gram_tile, vector_length
 
 
+@functools.lru_cache(maxsize=None)
 def _tile_kernel(tile_rows, tile_vectors):
     @njit
     def tile(out, weighted, rows, count, r0, c0):

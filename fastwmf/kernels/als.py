@@ -50,6 +50,7 @@ def woodbury_rows(d):
     """Rows with at most this many entries take the Woodbury route."""
     return int(d * WOODBURY_FRACTION)
 
+
 #: Rows of one Gram tile of the exact solver's direct route (see :mod:`.gramtile`).
 TILE_ROWS = 4
 
@@ -154,8 +155,9 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
     """
     _KERNEL_KEYS.append(("exact", width, float_type, gather_limit, woodbury_limit))
     # Gram tiles of TILE_ROWS x two SIMD registers where the width allows (8
-    # accumulators + 2 loads + 1 broadcast of AVX2's 16 registers); one register
-    # for the generic kernel, whose d is a multiple of neither, or else BLAS
+    # accumulators + 2 loads + 1 broadcast of AVX2's 16 registers), else one;
+    # the generic kernel (d unknown when it compiles) uses one register, and
+    # BLAS where its d is not a whole number of them
     lanes = vector_length(float_type)
     tile_vectors = 2 if width and width % (2 * lanes) == 0 else 1
     tile_columns = tile_vectors * lanes
