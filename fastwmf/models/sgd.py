@@ -145,7 +145,8 @@ class SGD(FactorModel):
                  regularization: float = 1.0, bias_regularization: float = 0.01,
                  nu: float = 0.5, w0: float = 0.0, biased: bool | None = None,
                  warmup_factors: int = 8, init_scale: float = 0.1,
-                 confidence: str | None = None, alpha: float = 1.0, eps: float = 1.0, patience: int | None = None, dtype: DTypeLike = "float32",
+                 confidence: str | None = None, alpha: float = 1.0, eps: float = 1.0,
+                 patience: int | None = None, dtype: DTypeLike = "float32",
                  random_state: RandomState = None, num_threads: int = 0,
                  show_progress: bool = False,
                  callback: Callable[[int, float | None, FloatArray, FloatArray], object]
