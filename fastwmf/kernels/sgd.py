@@ -265,6 +265,19 @@ def _dot_and_norms(U, V, i, j, width, float_type):
 
 
 @njit(inline="always", **SERIAL)
+def _prediction(dot, biased, global_bias, user_bias, item_bias, i, j):
+    """``dot``, plus the biases when ``biased``, without a branch.
+
+    The bias slots are read either way (they share the cache line of the row's
+    other scalars, and hold zeros in a model without biases). Behind a branch,
+    LLVM computed the dot product before it and the norms after it, which kept
+    factor-row registers live across the branch: spilled to the stack and
+    reloaded on every visit. (A conditional expression compiles to a branch too.)
+    """
+    return dot + np.float64(biased) * (global_bias + user_bias[i] + item_bias[j])
+
+
+@njit(inline="always", **SERIAL)
 def _mean_square_gradient(reg, werr, dot, own_norm2, other_norm2, width):
     """``|reg x - werr y|^2 / width`` from ``x.y``, ``|x|^2`` and ``|y|^2`` (no pass
     over the rows)."""
@@ -384,9 +397,7 @@ def _explicit_epoch_kernel(width, float_type, head):
                     i = np.uint64(rows[e])
                     j = np.uint64(cols[e])
                     dot, uu, vv = _dot_and_norms(U, V, i, j, D, float_type)
-                    pred = dot
-                    if biased:
-                        pred += global_bias + user_bias[i] + item_bias[j]
+                    pred = _prediction(dot, biased, global_bias, user_bias, item_bias, i, j)
                     werr = np.float64(confidence[e]) * (np.float64(targets[e]) - pred)
                     ru = user_visit_reg[i]
                     rv = item_visit_reg[j]
@@ -450,9 +461,8 @@ def _wmf_epoch_kernel(width, float_type, head):
                     dot = float_type(0.0)
                     for t in range(D):
                         dot += U[i, t] * V[j, t]
-                    pred = np.float64(dot)
-                    if biased:
-                        pred += global_bias + user_bias[i] + item_bias[j]
+                    pred = _prediction(np.float64(dot), biased, global_bias, user_bias, item_bias,
+                                       i, j)
                     werr = np.float64(confidence[e]) * (np.float64(targets[e]) - pred)
                     scale = float_type(werr + w0 * row_weights[i] * col_weights[j]
                                        * np.float64(dot))
