@@ -74,9 +74,9 @@ def test_cg_kernel_variants_match_numpy(d):
         if key is None:
             als.half_step_cg(*args, 3, out)
         else:
-            kernel = als._cg_kernel(key[0], np.float64, key[1])
+            kernel = als._cg_kernel(key[0], np.float64)
             gram = padded_square(G, key[0], np.float64)
-            kernel(*args[:5], gram, *args[6:], 3, out)
+            kernel(*args[:5], gram, *args[6:], key[1], 3, out)
         np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, err_msg=name)
 
 
@@ -118,13 +118,13 @@ def _exact_variant(args, width, gather_limit, woodbury_limit, out):
     """Run the exact kernel built for one (width, gather, Woodbury) choice."""
     values, basis, rotation = als.gramian_eigenbasis(args[5], width)
     rotated = args[4] @ rotation.astype(args[4].dtype)
-    kernel = als._exact_kernel(width, args[4].dtype.type, gather_limit, woodbury_limit)
-    kernel(*args[:4], rotated, values, basis, *args[6:], out)
+    kernel = als._exact_kernel(width, args[4].dtype.type)
+    kernel(*args[:4], rotated, values, basis, *args[6:], gather_limit, woodbury_limit, out)
 
 
-#: Kernel builds shared by the exact-solver tests (each costs seconds of JIT):
-#: the direct route only, streaming rows in BLAS blocks of 5, and the Woodbury
-#: route for every row it is allowed on.
+#: Run time limits of the exact-solver tests (every choice shares one build per
+#: width and dtype): the direct route only, streaming rows in blocks of 5, and
+#: the Woodbury route for every row it is allowed on.
 DIRECT_STREAMED = (5, 0)
 WOODBURY_EVERYWHERE = (als.GATHER_ROWS, 10_000)
 

@@ -108,10 +108,11 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
         rotated = rotate_rows_in_place(other, rotation)
     else:
         rotated = other @ rotation  # BLAS, under the caller's thread limit
-    kernel = _exact_kernel(width, other.dtype.type, GATHER_ROWS, woodbury_rows(d))
+    kernel = _exact_kernel(width, other.dtype.type)
     try:
         kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
-               row_weights, col_weights, row_reg, chunk_bounds, out)
+               row_weights, col_weights, row_reg, chunk_bounds, GATHER_ROWS, woodbury_rows(d),
+               out)
     finally:
         if overwrite_other:
             rotate_rows_in_place(other, np.ascontiguousarray(rotation.T))
@@ -145,15 +146,17 @@ def gramian_eigenbasis(gramian, width):
 
 
 @functools.lru_cache(maxsize=None)
-def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
-    """The exact half-step compiled for ``width`` columns (0: any), one dtype,
-    ``gather_limit`` entries per BLAS block and ``woodbury_limit``, the longest
-    row solved through the Woodbury identity (values a closure is cached under).
+def _exact_kernel(width, float_type):
+    """The exact half-step compiled for ``width`` columns (0: any) and one dtype
+    (values a closure is cached under).
 
     ``rotated`` holds the fixed factors in the Gramian's eigenbasis,
-    ``eigenvalues`` its eigenvalues and ``basis`` its eigenvectors as rows.
+    ``eigenvalues`` its eigenvalues and ``basis`` its eigenvectors as rows;
+    ``gather_limit`` entries are gathered per block of the direct route, and
+    rows of up to ``woodbury_limit`` entries may take the Woodbury route (run
+    time values: every choice shares one build).
     """
-    _KERNEL_KEYS.append(("exact", width, float_type, gather_limit, woodbury_limit))
+    _KERNEL_KEYS.append(("exact", width, float_type))
     # Gram tiles of TILE_ROWS x two SIMD registers where the width allows (8
     # accumulators + 2 loads + 1 broadcast of AVX2's 16 registers), else one;
     # the generic kernel (d unknown when it compiles) uses one register, and
@@ -164,7 +167,8 @@ def _exact_kernel(width, float_type, gather_limit, woodbury_limit):
 
     @njit(**PARALLEL)
     def exact_kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis,
-                     w0, row_weights, col_weights, row_reg, chunk_bounds, out):
+                     w0, row_weights, col_weights, row_reg, chunk_bounds, gather_limit,
+                     woodbury_limit, out):
         d = rotated.shape[1]
         D = width if width else d
         n_chunks = chunk_bounds.shape[0] - 1
@@ -314,22 +318,23 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
     are kept in the factors' dtype, scalars of the recurrence in float64.
     """
     width = kernel_width(other.shape[1])
-    kernel = _cg_kernel(width, other.dtype.type, GATHER_ROWS)
+    kernel = _cg_kernel(width, other.dtype.type)
     kernel(indptr, indices, targets, confidence, other,
            padded_square(gramian, width, other.dtype), w0, row_weights, col_weights,
-           row_reg, chunk_bounds, cg_steps, out)
+           row_reg, chunk_bounds, GATHER_ROWS, cg_steps, out)
 
 
 @functools.lru_cache(maxsize=None)
-def _cg_kernel(width, float_type, gather_limit):
-    """The CG half-step compiled for ``width`` columns (0: any), one dtype and
-    ``gather_limit`` resident entries (values a closure is cached under)."""
-    _KERNEL_KEYS.append(("cg", width, float_type, gather_limit))
+def _cg_kernel(width, float_type):
+    """The CG half-step compiled for ``width`` columns (0: any) and one dtype
+    (values a closure is cached under); rows of up to ``gather_limit`` entries
+    stay gathered across the CG steps (a run time value)."""
+    _KERNEL_KEYS.append(("cg", width, float_type))
 
     @njit(**PARALLEL)
     def cg_kernel(indptr, indices, targets, confidence, other, gramian,
                   w0, row_weights, col_weights, row_reg, chunk_bounds,
-                  cg_steps, out):
+                  gather_limit, cg_steps, out):
         d = other.shape[1]
         D = width if width else d
         zero = float_type(0.0)
