@@ -36,8 +36,11 @@ pytestmark = pytest.mark.skipif(not os.path.isdir(BENCHMARKS),
 
 def run_suite(storage, *options):
     pytest.importorskip("pytest_benchmark")
-    env = dict(os.environ, FASTWMF_BENCH_SIZE="smoke", FASTWMF_BENCH_THREADS="1",
-               FASTWMF_BENCH_ROUNDS="5")
+    # a run of its own: not a pytest-xdist worker, which pytest-benchmark would see
+    # in the inherited environment and answer by disabling the benchmarks
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("PYTEST_XDIST")}
+    env.update(FASTWMF_BENCH_SIZE="smoke", FASTWMF_BENCH_THREADS="1", FASTWMF_BENCH_ROUNDS="5")
     command = [sys.executable, "-m", "pytest", *CASES, "--benchmark-only", "-q",
                "-p", "no:cacheprovider", f"--benchmark-storage=file://{storage}", *options]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
