@@ -115,7 +115,7 @@ def _dense_exact(args):
 
 
 def _exact_variant(args, width, gather_limit, woodbury_limit, out):
-    """Run the exact kernel built for one (width, gather, Woodbury) choice."""
+    """Run the exact kernel of one width with the given gather and Woodbury limits."""
     values, basis, rotation = als.gramian_eigenbasis(args[5], width)
     rotated = args[4] @ rotation.astype(args[4].dtype)
     kernel = als._exact_kernel(width, args[4].dtype.type)
