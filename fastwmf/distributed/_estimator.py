@@ -304,10 +304,17 @@ n_iter_, fit_time_
 # ====================================================================== helpers
 
 def _worker_addresses(client):
+    """The cluster's worker addresses, asked of the scheduler itself.
+
+    Not ``client.scheduler_info()``: it returns the client's cached identity,
+    which the client's periodic refresh (fetched without the worker list) can
+    overwrite between the fetch and the return, so that a loaded machine saw
+    a cluster with no workers.
+    """
     try:
-        info = client.scheduler_info(n_workers=-1)
-    except TypeError:  # older distributed: always all workers
-        info = client.scheduler_info()
+        info = client.sync(client.scheduler.identity, n_workers=-1)
+    except TypeError:  # older distributed: identity() takes no arguments, lists all
+        info = client.sync(client.scheduler.identity)
     return sorted(info["workers"])
 
 
