@@ -16,7 +16,7 @@ from .._validation import (
     check_bool, check_choice, check_float, check_int, check_interactions)
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss_entries, weighted_squared_norm
-from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_rows, sgd_epoch, tile_entries
+from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_shape, sgd_epoch, tile_entries
 from ._problem import frequency_scaled_regularization
 from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
@@ -360,9 +360,8 @@ class _State:
         user_counts = np.diff(data.indptr)
         item_counts = np.bincount(data.indices, minlength=n)
         # entries in (user block, item block) tiles, laid out in linear time
-        rows_per_block = block_rows(d, np.dtype(dtype).itemsize)
-        self.user_rows = max(1, min(rows_per_block, -(-m // MIN_USER_BLOCKS)))
-        self.item_rows = rows_per_block
+        user_rows, self.item_rows = block_shape(d, np.dtype(dtype).itemsize)
+        self.user_rows = max(1, min(user_rows, -(-m // MIN_USER_BLOCKS)))
         tiles = -(-m // self.user_rows) * -(-n // self.item_rows)
         if tiles > MAX_TILES:  # grow both blocks alike: a huge grid costs more than misses
             grow = np.sqrt(tiles / MAX_TILES)
