@@ -44,6 +44,20 @@ def thread_limits(num_threads):
         numba.set_num_threads(previous)
 
 
+def dynamic_schedule():
+    """A context in which each ``prange`` loop hands out one iteration at a time.
+
+    Numba splits a ``prange`` range into one equal share per thread by default.
+    On a machine whose cores run at different speeds (a VM beside other work,
+    a core busy with something else) the faster thread then waits at the end
+    for the slower; with one iteration at a time it takes the next instead.
+    Worth it only for loops of a few hundred to a few thousand costly
+    iterations: each one becomes a task of its own. Results do not depend on
+    the schedule where each iteration writes its own output.
+    """
+    return numba.parallel_chunksize(1)
+
+
 def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS):
     """Split rows into contiguous chunks of about equal work.
 

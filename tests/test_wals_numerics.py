@@ -198,11 +198,21 @@ def test_fit_is_bit_identical_for_any_thread_count(small_matrix):
             assert runs[0][3] == other[3]
 
 
-def test_thread_count_is_restored(small_matrix):
+def test_thread_count_and_schedule_are_restored(small_matrix):
     import numba
-    before = numba.get_num_threads()
+    before = numba.get_num_threads(), numba.get_parallel_chunksize()
     fastwmf.WALS(factors=2, iterations=1, num_threads=1).fit(small_matrix)
-    assert numba.get_num_threads() == before
+    fastwmf.SGD(factors=2, epochs=1, num_threads=1).fit(small_matrix)
+    assert (numba.get_num_threads(), numba.get_parallel_chunksize()) == before
+
+
+def test_dynamic_schedule_hands_out_one_iteration_at_a_time():
+    import numba
+    from fastwmf._threading import dynamic_schedule
+    before = numba.get_parallel_chunksize()
+    with dynamic_schedule():
+        assert numba.get_parallel_chunksize() == 1
+    assert numba.get_parallel_chunksize() == before
 
 
 def test_linear_confidence_equals_explicit_weights(small_matrix):

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL
+from .._threading import dynamic_schedule
 from .gramtile import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rowblock import gather_rows, longest_row, rows_axpy, rows_dot, symmetric_apply
@@ -110,9 +111,10 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
         rotated = other @ rotation  # BLAS, under the caller's thread limit
     kernel = _exact_kernel(width, other.dtype.type)
     try:
-        kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
-               row_weights, col_weights, row_reg, chunk_bounds, GATHER_ROWS, woodbury_rows(d),
-               out)
+        with dynamic_schedule():
+            kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
+                   row_weights, col_weights, row_reg, chunk_bounds, GATHER_ROWS,
+                   woodbury_rows(d), out)
     finally:
         if overwrite_other:
             rotate_rows_in_place(other, np.ascontiguousarray(rotation.T))
@@ -319,9 +321,10 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
     """
     width = kernel_width(other.shape[1])
     kernel = _cg_kernel(width, other.dtype.type)
-    kernel(indptr, indices, targets, confidence, other,
-           padded_square(gramian, width, other.dtype), w0, row_weights, col_weights,
-           row_reg, chunk_bounds, GATHER_ROWS, cg_steps, out)
+    with dynamic_schedule():  # chunks to whichever thread is free
+        kernel(indptr, indices, targets, confidence, other,
+               padded_square(gramian, width, other.dtype), w0, row_weights, col_weights,
+               row_reg, chunk_bounds, GATHER_ROWS, cg_steps, out)
 
 
 @functools.lru_cache(maxsize=None)

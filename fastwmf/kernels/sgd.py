@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL, SERIAL
+from .._threading import dynamic_schedule
 from .prefetch import prefetch, prefetch_row
 from .rowhead import head_sums, head_update
 from .specialise import exact_width
@@ -185,21 +186,22 @@ def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, co
     d = U.shape[1]
     width = exact_width(d)
     head = head if 0 < head < d else 0
-    if w0 > 0.0:
-        kernel = _wmf_epoch_kernel(width, U.dtype.type, head)
-        kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
-               confidence, U, V, user_bias, item_bias, global_bias, biased, w0, row_weights,
-               col_weights, user_gramian, item_gramian, user_visit_reg, item_visit_reg,
-               user_visit_bias_reg, item_visit_bias_reg, user_visit_gram, item_visit_gram,
-               learning_rate, adagrad, warmup, user_acc, item_acc, user_tail_acc,
-               item_tail_acc, user_bias_acc, item_bias_acc)
-    else:
-        kernel = _explicit_epoch_kernel(width, U.dtype.type, head)
-        kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
-               confidence, U, V, user_bias, item_bias, global_bias, biased, user_visit_reg,
-               item_visit_reg, user_visit_bias_reg, item_visit_bias_reg, learning_rate,
-               adagrad, warmup, user_acc, item_acc, user_tail_acc, item_tail_acc,
-               user_bias_acc, item_bias_acc)
+    with dynamic_schedule():  # user blocks to whichever thread is free
+        if w0 > 0.0:
+            kernel = _wmf_epoch_kernel(width, U.dtype.type, head)
+            kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
+                   confidence, U, V, user_bias, item_bias, global_bias, biased, w0, row_weights,
+                   col_weights, user_gramian, item_gramian, user_visit_reg, item_visit_reg,
+                   user_visit_bias_reg, item_visit_bias_reg, user_visit_gram, item_visit_gram,
+                   learning_rate, adagrad, warmup, user_acc, item_acc, user_tail_acc,
+                   item_tail_acc, user_bias_acc, item_bias_acc)
+        else:
+            kernel = _explicit_epoch_kernel(width, U.dtype.type, head)
+            kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
+                   confidence, U, V, user_bias, item_bias, global_bias, biased, user_visit_reg,
+                   item_visit_reg, user_visit_bias_reg, item_visit_bias_reg, learning_rate,
+                   adagrad, warmup, user_acc, item_acc, user_tail_acc, item_tail_acc,
+                   user_bias_acc, item_bias_acc)
 
 
 @njit(inline="always", **SERIAL)
