@@ -5,18 +5,16 @@ The entries are laid out once per fit in (user block, item block) tiles
 block before the next, so the block's factor rows stay in the core's cache
 throughout; visiting entries in a global random order instead misses on
 nearly every update. On a sparse matrix an item row is rarely visited twice
-in one tile, so item blocks are made wide instead (see
-:func:`block_shape`): inside a tile entries keep CSR order, and the more
-entries a user has in one tile, the more often consecutive visits reuse its
-row. Threads take
-whole user blocks in an order shuffled every epoch and update the shared
-item factors without locks (Recht et al. 2011); inside a user block the
-tiles start at a random item block, and each tile is walked from a random
-start in a random direction (see :func:`visit_order`). While a visit is
-computed, the factor rows of the visit :data:`PREFETCH_VISITS` ahead are
-prefetched, so that the cache misses of successive visits overlap: on a
-large sparse matrix a tile holds about one entry per row, so most visits
-read rows that are not yet in cache. With one thread an
+in one tile, so item blocks are made wide instead (see :func:`block_shape`):
+inside a tile entries keep CSR order, and the more entries a user has in one
+tile, the more often consecutive visits reuse its row. Threads take whole
+user blocks, in an order shuffled every epoch, as they become free, and
+update the shared item factors without locks (Recht et al. 2011); inside a
+user block the tiles start at a random item block, and each tile is walked
+from a random start in a random direction (see :func:`visit_order`). While
+a visit is computed, the factor rows of the visit :data:`PREFETCH_VISITS`
+ahead are prefetched, so that the cache misses of successive visits overlap:
+most visits read an item row that is not yet in cache. With one thread an
 epoch is a plain sequential pass and fully reproducible.
 """
 

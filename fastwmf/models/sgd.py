@@ -60,11 +60,12 @@ class SGD(FactorModel):
     about 0.906 over the official folds u1..u5.
 
     Each epoch visits every stored entry once. The entries are laid out per
-    fit in (user block, item block) tiles small enough for the factor rows to
-    stay in cache; threads take whole user blocks in an order shuffled every
-    epoch and update the shared item factors without locks, and each tile is
-    walked from a random start in a random direction every epoch. ``num_threads=1`` with
-    an int ``random_state`` is bit-for-bit reproducible.
+    fit in (user block, item block) tiles, a user block small enough for its
+    factor rows to stay in cache while all its tiles are visited; threads take
+    whole user blocks, in an order shuffled every epoch, as they become free,
+    and update the shared item factors without locks; each tile is walked
+    from a random start in a random direction every epoch. ``num_threads=1``
+    with an int ``random_state`` is bit-for-bit reproducible.
 
     Parameters
     ----------
