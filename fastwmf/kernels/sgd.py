@@ -27,6 +27,7 @@ from .._config import PARALLEL, SERIAL
 from .._threading import dynamic_schedule
 from .prefetch import prefetch, prefetch_row
 from .rowhead import head_sums, head_update
+from .rsqrt import inverse_sqrt
 from .specialise import exact_width
 
 #: Bytes of the factor rows of one user block: it stays in the core's cache
@@ -158,7 +159,8 @@ def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, co
     With ``adagrad`` each row keeps the running sum of its mean squared
     gradient (LIBMF's per-row rule, the sums starting at 1) and steps
     ``learning_rate / sqrt(sum)``, its own gradient included (steadier at large
-    rates than LIBMF, which steps before adding); otherwise the step is
+    rates than LIBMF, which steps before adding; in float32 without ``w0`` the
+    square root is :func:`.rsqrt.inverse_sqrt`'s estimate); otherwise the step is
     ``learning_rate``. With ``0 < head < d`` the columns ``[0, head)`` and
     ``[head, d)`` are two parts with sums of their own (``user_acc``,
     ``item_acc`` and ``user_tail_acc``, ``item_tail_acc``), as in LIBMF; with
@@ -317,8 +319,8 @@ def _explicit_steps(i, j, dot, uu, vv, columns, ru, rv, werr, rate, adagrad, fro
     su = rate
     sv = rate
     if adagrad:
-        su = rate / np.sqrt(float_type(user_acc[i]))
-        sv = rate / np.sqrt(float_type(item_acc[j]))
+        su = rate * inverse_sqrt(float_type(user_acc[i]))
+        sv = rate * inverse_sqrt(float_type(item_acc[j]))
     if frozen:
         su = float_type(0.0)
         sv = float_type(0.0)
