@@ -17,6 +17,7 @@ that alternate between them see the same drift. Needs the ``libmf`` binding
 
 import contextlib
 import io
+import os
 import statistics
 import sys
 import time
@@ -24,8 +25,8 @@ import time
 from fastwmf import bench
 from fastwmf._threading import thread_limits
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from test_bench_peers import _holdout, _triples  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_bench_peers import _holdout, _triples, libmf_model  # noqa: E402
 
 THREADS = 2
 FACTORS = 64
@@ -42,12 +43,9 @@ def _median_epoch(case):
 
 
 def _libmf_epoch(mf, data):
-    p = bench.SGD_PARAMS
     fits = {}
     for epochs in (1, EPOCHS_PER_ROUND + 1):
-        model = mf.MF(k=FACTORS, nr_threads=THREADS, nr_iters=epochs, eta=p["learning_rate"],
-                      lambda_p2=p["regularization"], lambda_q2=p["regularization"],
-                      lambda_p1=0.0, lambda_q1=0.0, quiet=True)
+        model = libmf_model(mf, FACTORS, THREADS, epochs)
         started = time.perf_counter()
         model.fit(data)
         fits[epochs] = time.perf_counter() - started

@@ -173,6 +173,15 @@ def _triples(X):
     return np.column_stack([coo.row, coo.col, coo.data]).astype(np.float32)
 
 
+def libmf_model(mf, factors, threads, epochs):
+    """A LIBMF model with :data:`fastwmf.bench.SGD_PARAMS`' rate and L2 terms (no L1:
+    any L1 term turns LIBMF's warm-up off); ``mf`` is the binding's module."""
+    p = bench.SGD_PARAMS
+    return mf.MF(k=factors, nr_threads=threads, nr_iters=epochs, eta=p["learning_rate"],
+                 lambda_p2=p["regularization"], lambda_q2=p["regularization"],
+                 lambda_p1=0.0, lambda_q1=0.0, quiet=True)
+
+
 @pytest.mark.parametrize("factors", [64])
 def test_peer_sgd_fit(measure, synthetic, threads, factors):
     """Whole ``SGD_EPOCHS``-epoch fits, setup included, LIBMF interleaved; held-out RMSE."""
@@ -181,9 +190,7 @@ def test_peer_sgd_fit(measure, synthetic, threads, factors):
     train, test = _holdout(X)
     p = bench.SGD_PARAMS
     data, pairs = _triples(train), _triples(test)
-    theirs = mf.MF(k=factors, nr_threads=threads, nr_iters=SGD_EPOCHS, eta=p["learning_rate"],
-                   lambda_p2=p["regularization"], lambda_q2=p["regularization"],
-                   lambda_p1=0.0, lambda_q1=0.0, quiet=True)
+    theirs = libmf_model(mf, factors, threads, SGD_EPOCHS)
     peer = bench.Case("sgd_fit", "explicit", factors, lambda: theirs.fit(data), X.shape,
                       train.nnz)
     ours = fastwmf.SGD(factors=factors, epochs=SGD_EPOCHS, num_threads=threads,
