@@ -3,7 +3,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastwmf.kernels.rowhead import head_sums, head_update
+from fastwmf.kernels.rowhead import head_sums, head_update, split_update
 
 
 def _kernels(size):
@@ -62,3 +62,37 @@ def test_head_size_must_be_a_positive_compile_time_constant():
     for call in (lambda: runtime_size(U, 4), lambda: zero_size(U)):
         with pytest.raises(TypingError):
             call()
+
+
+@pytest.mark.parametrize("dtype,size,head", [(np.float32, 64, 8), (np.float64, 16, 8),
+                                             (np.float32, 12, 3)])
+def test_split_update_matches_numpy(dtype, size, head):
+    @njit
+    def call(U, V, i, j, coefficients):
+        a, b, c, d, e, f, g, h = coefficients
+        split_update(U, V, i, j, a, b, c, d, e, f, g, h, size, head)
+
+    rng = np.random.default_rng(1)
+    U = rng.standard_normal((4, size + 4)).astype(dtype)
+    V = rng.standard_normal((3, size + 4)).astype(dtype)
+    coefficients = (0.9, 0.25, 0.8, -0.5, 0.7, -0.1, 1.0, 0.0)
+    U2, V2 = U.copy(), V.copy()
+    call(U2, V2, np.uint64(3), 1, coefficients)
+    want_u, want_v = U.copy(), V.copy()
+    for lo, hi, (ku, tu, kv, tv) in ((0, head, coefficients[:4]), (head, size, coefficients[4:])):
+        want_u[3, lo:hi] = ku * U[3, lo:hi] + tu * V[1, lo:hi]
+        want_v[1, lo:hi] = kv * V[1, lo:hi] + tv * U[3, lo:hi]
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(U2, want_u, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(V2, want_v, rtol=rtol, atol=rtol)
+    assert np.array_equal(U2[:, size:], U[:, size:]) and np.array_equal(V2[:, size:], V[:, size:])
+    assert np.array_equal(np.delete(U2, 3, 0), np.delete(U, 3, 0))
+
+
+def test_split_update_needs_a_head_inside_the_row():
+    @njit
+    def whole_row(U):
+        split_update(U, U, 0, 0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 8, 8)
+
+    with pytest.raises(TypingError):
+        whole_row(np.ones((2, 8)))

@@ -316,7 +316,10 @@ def _reference_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, r
     (5, False, 0.6, True, 2, False, np.float64), (5, True, 0.0, True, 2, True, np.float64),
     (5, False, 0.6, True, 2, True, np.float64), (8, False, 0.0, True, 8, True, np.float64),
     (8, False, 0.0, True, 0, False, np.float32), (5, True, 0.0, True, 2, False, np.float32),
-    (5, False, 0.6, True, 2, False, np.float32)])
+    (5, False, 0.6, True, 2, False, np.float32),
+    # a width kernel with two parts (one blended update per row)
+    (16, True, 0.0, True, 8, False, np.float64), (16, False, 0.0, True, 8, True, np.float32),
+    (16, False, 0.0, True, 4, False, np.float32)])
 def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad, head, warmup, dtype):
     # tiles of up to 8 x 8 entries, most longer than the prefetch distance; the
     # reference is float64; float32 factors are rounded at every visit, and their
@@ -366,9 +369,12 @@ def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad, head, wa
     if 0 < head < d:  # the second part moves unless the epoch warms up the first alone
         assert np.array_equal(ours[0][:, head:], initial[0][:, head:]) == warmup
         assert np.array_equal(ours[6], initial[6]) == warmup
-    rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (1e-3, 1e-5)
+    # float32 steps use rsqrt's estimate (relative error up to 3.7e-4) where the
+    # reference takes the exact root: entries near 0 differ by that share of the
+    # rows' scale, not of their own value
+    rtol, atol = (1e-10, 1e-12) if dtype == np.float64 else (1e-3, 1e-4)
     for got, want in zip(ours, theirs):
-        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * max(np.abs(want).max(), 1e-3))
 
 
 def test_epoch_kernel_loads_from_numbas_disk_cache_in_a_new_process(tmp_path):

@@ -107,3 +107,55 @@ def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+@intrinsic
+def split_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, tail_keep_u,
+                 tail_take_u, tail_keep_v, tail_take_v, size, head):
+    """``split_update(U, V, i, j, keep_u, take_u, keep_v, take_v, tail_keep_u, ...,
+    size, head)``: :func:`head_update` over the first ``size`` columns, with the
+    first four coefficients on columns ``[0, head)`` and the last four on
+    ``[head, size)`` (``0 < head < size``, both compile-time constants). One
+    vector operation per row, whose two parts' coefficients are blended: two
+    calls, one per part, loaded and stored each row twice, and split the rest
+    of the row into narrower vectors where ``head`` is not a whole number of
+    registers."""
+    coefficients = (keep_u, take_u, keep_v, take_v, tail_keep_u, tail_take_u, tail_keep_v,
+                    tail_take_v)
+    if not (is_float_matrix(U) and U == V and isinstance(i, types.Integer)
+            and isinstance(j, types.Integer)
+            and all(isinstance(c, types.Float) for c in coefficients)):
+        return None
+    width = literal_positive(size, "size")
+    split = literal_positive(head, "head")
+    if width is None or split is None or split >= width:
+        return None
+    sig = types.void(U, V, i, j, *coefficients, size, head)
+
+    def codegen(context, builder, signature, args):
+        matrix, _, row_kind, col_kind = signature.args[:4]
+        align = matrix.dtype.bitwidth // 8
+        pu = _head_pointer(context, builder, matrix, args[0],
+                           _row_index(context, builder, args[2], row_kind), width)
+        pv = _head_pointer(context, builder, matrix, args[1],
+                           _row_index(context, builder, args[3], col_kind), width)
+        u = builder.load(pu, align=align)
+        v = builder.load(pv, align=align)
+        mask = ir.Constant(ir.VectorType(ir.IntType(1), width),
+                           [int(t < split) for t in range(width)])
+        scalars = [context.cast(builder, value, kind, matrix.dtype)
+                   for value, kind in zip(args[4:12], signature.args[4:12])]
+        ku, tu, kv, tv = (builder.select(mask, splat(builder, first, width),
+                                         splat(builder, second, width))
+                          for first, second in zip(scalars[:4], scalars[4:]))
+        flags = ("contract",)
+        new_u = builder.fadd(builder.fmul(ku, u, flags=flags), builder.fmul(tu, v, flags=flags),
+                             flags=flags)
+        new_v = builder.fadd(builder.fmul(kv, v, flags=flags), builder.fmul(tv, u, flags=flags),
+                             flags=flags)
+        builder.store(new_u, pu, align=align)
+        builder.store(new_v, pv, align=align)
+        return context.get_dummy_value()
+
+    return sig, codegen
+

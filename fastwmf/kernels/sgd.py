@@ -26,7 +26,7 @@ from numba import njit, prange
 from .._config import PARALLEL, SERIAL
 from .._threading import dynamic_schedule
 from .prefetch import prefetch, prefetch_row
-from .rowhead import head_sums, head_update
+from .rowhead import head_sums, head_update, split_update
 from .rsqrt import inverse_sqrt
 from .specialise import exact_width
 
@@ -389,6 +389,7 @@ def _explicit_epoch_kernel(width, float_type, head):
     of 15 interleaved rounds).
     """
     head_size = max(head, 1)  # 1: never used (one part); intrinsics need a size > 0
+    row_size = max(width, head_size + 1)  # likewise where width is 0 (generic)
 
     @njit(**PARALLEL)
     def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
@@ -421,12 +422,17 @@ def _explicit_epoch_kernel(width, float_type, head):
                         keep_u, take_u, keep_v, take_v = _explicit_steps(
                             i, j, dot_h, uu_h, vv_h, split, ru, rv, werr, rate, adagrad, False,
                             user_acc, item_acc, float_type)
-                        head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, head_size)
                         # the warm-up's tail is frozen: rewritten with its own values
-                        keep_u, take_u, keep_v, take_v = _explicit_steps(
+                        tail_u, tail_take_u, tail_v, tail_take_v = _explicit_steps(
                             i, j, dot - dot_h, uu - uu_h, vv - vv_h, D - split, ru, rv, werr,
                             rate, adagrad, warmup, user_tail_acc, item_tail_acc, float_type)
-                        _update_rows(U, V, i, j, split, D, keep_u, take_u, keep_v, take_v)
+                        if width:
+                            split_update(U, V, i, j, keep_u, take_u, keep_v, take_v, tail_u,
+                                         tail_take_u, tail_v, tail_take_v, row_size, head_size)
+                        else:
+                            head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, head_size)
+                            _update_rows(U, V, i, j, split, D, tail_u, tail_take_u, tail_v,
+                                         tail_take_v)
                     else:
                         keep_u, take_u, keep_v, take_v = _explicit_steps(
                             i, j, dot, uu, vv, D, ru, rv, werr, rate, adagrad, False, user_acc,
