@@ -103,6 +103,9 @@ def make_planted_ratings(n_users=1000, n_items=500, rank=8, density=0.05, noise=
         # Gumbel top-k: a sample without replacement, P(j) ~ exp(selectivity * rating)
         keys = selectivity * ratings + rng.gumbel(size=n_items)
         chosen = np.argpartition(-keys, count - 1)[:count] if count else keys[:0].astype(int)
+        # argpartition's order depends on the CPU (numpy uses AVX-512 sorting
+        # networks where it can); sorted, the noise goes to the same entries anywhere
+        chosen = np.sort(chosen)
         cols[start:start + count] = chosen
         values[start:start + count] = ratings[chosen]
         start += count
