@@ -36,6 +36,7 @@ from ._threading import thread_limits
 from ._validation import check_int, check_interactions, check_num_threads
 from .datasets import load_movielens, make_implicit_interactions
 from .models import SGD, DenseSVD, TruncatedSVD, WALS
+from .models._basis import SharedBasis
 from .models._wmf import targets_and_confidence, unobserved_weights
 from .models.sgd import _State
 
@@ -259,13 +260,15 @@ def als_epoch_case(X, factors=64, solver="cg", threads=None, **params):
     model, problem = als_problem(X, factors, solver, threads, **params)
     U, V = initial_factors(problem.shape, factors)
     cg_steps = model.cg_steps
+    basis = SharedBasis()  # as in a fit: the factors stay in the solver's basis
 
     def run():
-        problem.solve(problem.users, problem.items, V, U, solver, cg_steps)
-        problem.solve(problem.items, problem.users, U, V, solver, cg_steps)
+        problem.solve(problem.users, problem.items, V, U, solver, cg_steps, basis)
+        problem.solve(problem.items, problem.users, U, V, solver, cg_steps, basis)
 
     return Case("als_epoch", solver, factors, run, problem.shape, problem.users.indices.size,
-                warm=run, state={"problem": problem, "U": U, "V": V, "model": model})
+                warm=run, state={"problem": problem, "U": U, "V": V, "model": model,
+                                 "basis": basis})
 
 
 def sgd_state(X, factors, threads, **params):

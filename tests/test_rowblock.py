@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastwmf.kernels.rowblock import rows_axpy, rows_dot, symmetric_apply
+from fastwmf.kernels.rowblock import diagonal_apply, rows_axpy, rows_dot
 
 
 def _tolerance(dtype):
@@ -11,16 +11,16 @@ def _tolerance(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("D", [1, 3, 4, 5, 8, 13, 64])
-def test_symmetric_apply_matches_numpy(D, dtype):
+@pytest.mark.parametrize("D", [1, 3, 8, 13])
+def test_diagonal_apply_matches_numpy(D, dtype):
     rng = np.random.default_rng(D)
-    A = rng.standard_normal((D, D))
-    G = (A @ A.T).astype(dtype)
-    x = rng.standard_normal(D).astype(dtype)
-    out = np.full(D, np.nan, dtype)
-    symmetric_apply(G, x, dtype(0.7), dtype(-0.2), out, D, dtype(0.0))
-    want = 0.7 * (G.astype(np.float64) @ x) - 0.2 * x
-    np.testing.assert_allclose(out, want, **_tolerance(dtype))
+    values = rng.random(D + 2).astype(dtype)
+    x = rng.standard_normal(D + 2).astype(dtype)
+    out = np.full(D + 2, np.nan, dtype)
+    diagonal_apply(values, x, dtype(0.7), dtype(-0.2), out, D)
+    want = 0.7 * (np.diag(values[:D].astype(np.float64)) @ x[:D]) - 0.2 * x[:D]
+    np.testing.assert_allclose(out[:D], want, **_tolerance(dtype))
+    assert np.isnan(out[D:]).all()  # entries past D untouched
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

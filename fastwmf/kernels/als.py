@@ -18,8 +18,9 @@ from .._config import PARALLEL
 from .._threading import dynamic_schedule
 from .gramtile import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
-from .rowblock import gather_rows, longest_row, rows_axpy, rows_dot, symmetric_apply
-from .specialise import kernel_width, padded_square
+from .rotate import rotate_rows_parallel
+from .rowblock import diagonal_apply, gather_rows, longest_row, rows_axpy, rows_dot
+from .specialise import kernel_width
 
 #: CG stops once the squared residual falls below this fraction of its start.
 CG_RESIDUAL_TOLERANCE = 1e-24
@@ -311,31 +312,78 @@ def _exact_kernel(width, float_type):
 
 def half_step_cg(indptr, indices, targets, confidence, other, gramian,
                  w0, row_weights, col_weights, row_reg, chunk_bounds,
-                 cg_steps, out):
+                 cg_steps, out, overwrite_other=False):
     """Inexact half-step: ``cg_steps`` conjugate-gradient steps per row.
 
     Arguments are those of :func:`half_step_cholesky`, plus ``cg_steps``;
-    ``out`` holds the warm start on entry and the result on exit. The system
-    matrix is never formed: each product costs ``O(nnz_i d + d^2)``. Vectors
-    are kept in the factors' dtype, scalars of the recurrence in float64.
+    ``out`` holds the warm start on entry and the result on exit. The rows are
+    solved in the eigenbasis of the Gramian (:func:`half_step_cg_eigenbasis`;
+    CG's iterates do not depend on the orthonormal basis they are computed
+    in): ``other`` and ``out`` are rotated into it and back, ``O((n_rows +
+    n_cols) d^2)`` in all, instead of a ``d x d`` product with ``G`` in each
+    CG step of each row. ``overwrite_other`` is that of
+    :func:`half_step_cholesky`; ``out`` is always rotated in place.
     """
     width = kernel_width(other.shape[1])
+    eigenvalues, _, rotation = gramian_eigenbasis(gramian, width)
+    rotation = rotation.astype(other.dtype)
+    back = np.ascontiguousarray(rotation.T)
+    rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
+    rotate_rows_parallel(out, rotation)
+    try:
+        half_step_cg_eigenbasis(indptr, indices, targets, confidence, rotated, eigenvalues,
+                                w0, row_weights, col_weights, row_reg, chunk_bounds,
+                                cg_steps, out)
+    finally:
+        rotate_rows_parallel(out, back)
+        if overwrite_other:
+            rotate_rows_parallel(other, back)
+
+
+def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenvalues,
+                            w0, row_weights, col_weights, row_reg, chunk_bounds,
+                            cg_steps, out, gather_limit=GATHER_ROWS, width=None):
+    """:func:`half_step_cg` for factors stored in the eigenbasis of the Gramian.
+
+    There ``G = diag(eigenvalues)``, so the system matrix's product costs
+    ``O(nnz_i d)`` per row and step: only the stored entries' part is dense.
+    Vectors are kept in the factors' dtype, scalars of the recurrence in
+    float64.
+
+    Parameters
+    ----------
+    other : ndarray, shape (n_cols, d)
+        The fixed factors ``Y`` in the eigenbasis (``Y^T diag(q) Y`` diagonal).
+    eigenvalues : ndarray of float64, shape (d,) or longer
+        The diagonal of ``Y^T diag(q) Y``; entries past ``d`` are ignored.
+    gather_limit : int, default GATHER_ROWS
+        Stored entries of a row gathered once and reused by every CG step.
+    width : int, optional
+        The compiled width (default: :func:`.specialise.kernel_width` of ``d``;
+        0 for the generic kernel).
+
+    Other parameters are those of :func:`half_step_cg`.
+    """
+    d = other.shape[1]
+    width = kernel_width(d) if width is None else width
+    diagonal = np.zeros(width or d, other.dtype)
+    diagonal[:d] = eigenvalues[:d]
     kernel = _cg_kernel(width, other.dtype.type)
     with dynamic_schedule():  # chunks to whichever thread is free
-        kernel(indptr, indices, targets, confidence, other,
-               padded_square(gramian, width, other.dtype), w0, row_weights, col_weights,
-               row_reg, chunk_bounds, GATHER_ROWS, cg_steps, out)
+        kernel(indptr, indices, targets, confidence, other, diagonal, w0, row_weights,
+               col_weights, row_reg, chunk_bounds, gather_limit, cg_steps, out)
 
 
 @functools.lru_cache(maxsize=None)
 def _cg_kernel(width, float_type):
-    """The CG half-step compiled for ``width`` columns (0: any) and one dtype
-    (values a closure is cached under); rows of up to ``gather_limit`` entries
-    stay gathered across the CG steps (a run time value)."""
+    """The CG half-step in the Gramian's eigenbasis, compiled for ``width``
+    columns (0: any) and one dtype (values a closure is cached under); rows of
+    up to ``gather_limit`` entries stay gathered across the CG steps (a run
+    time value)."""
     _KERNEL_KEYS.append(("cg", width, float_type))
 
     @njit(**PARALLEL)
-    def cg_kernel(indptr, indices, targets, confidence, other, gramian,
+    def cg_kernel(indptr, indices, targets, confidence, other, diagonal,
                   w0, row_weights, col_weights, row_reg, chunk_bounds,
                   gather_limit, cg_steps, out):
         d = other.shape[1]
@@ -361,7 +409,7 @@ def _cg_kernel(width, float_type):
                 for t in range(d):
                     x[t] = out[i, t]
                 # r = b - A x in one pass over the row, gathering it on the way
-                symmetric_apply(gramian, x, -w_f, -reg_f, r, D, zero)
+                diagonal_apply(diagonal, x, -w_f, -reg_f, r, D)
                 for start in range(0, n, cap):
                     count = min(cap, n - start)
                     gather_rows(other, indices, lo + start, count, block, d)
@@ -389,7 +437,7 @@ def _cg_kernel(width, float_type):
                     # into subnormals, where rounded dot products can reach 0 or NaN
                     if not (rs > rs_stop and rs > CG_TINY):
                         break
-                    symmetric_apply(gramian, p, w_f, reg_f, Ap, D, zero)
+                    diagonal_apply(diagonal, p, w_f, reg_f, Ap, D)
                     for start in range(0, n, cap):
                         count = min(cap, n - start)
                         if not resident:

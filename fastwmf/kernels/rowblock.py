@@ -84,10 +84,8 @@ def rows_axpy(block, count, weights, out, D):
 
 
 @njit(**SERIAL)
-def symmetric_apply(G, x, scale, shift, out, D, zero):
-    """``out[:D] = scale * G x + shift * x``; ``zero`` sets the sum type."""
-    for r in range(D):
-        s = zero
-        for t in range(D):
-            s += G[r, t] * x[t]
-        out[r] = scale * s + shift * x[r]
+def diagonal_apply(values, x, scale, shift, out, D):
+    """``out[:D] = (scale * values[:D] + shift) * x[:D]``: ``scale * G x + shift * x``
+    for ``G = diag(values)``."""
+    for t in range(D):
+        out[t] = (scale * values[t] + shift) * x[t]

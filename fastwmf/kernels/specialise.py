@@ -11,7 +11,6 @@ the values it captures, which are plain integers and numpy scalar types here.
 Factor counts above :data:`MAX_SPECIALISED_FACTORS` share one generic kernel.
 """
 
-import numpy as np
 
 #: Widths are multiples of this (one AVX2 register of float32).
 WIDTH_MULTIPLE = 8
@@ -32,11 +31,3 @@ def exact_width(factors):
     ``factors`` columns): ``factors`` when it is a width, else 0 (generic)."""
     return factors if kernel_width(factors) == factors else 0
 
-
-def padded_square(matrix, width, dtype):
-    """``matrix`` (d x d) copied into the top-left of a zero ``width x width`` array."""
-    d = matrix.shape[0]
-    size = width or d
-    out = np.zeros((size, size), dtype=dtype)
-    out[:d, :d] = matrix
-    return out

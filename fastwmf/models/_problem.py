@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._threading import row_chunks, uniform_chunks
-from ..kernels.als import half_step_cg, half_step_cholesky
+from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
 from ..kernels.layout import transpose_entries
 from ..kernels.loss import observed_loss, weighted_squared_norm
@@ -106,16 +106,29 @@ class Problem:
         """``F^T diag(w) F`` for the factor matrix of ``side``'s rows."""
         return weighted_gramian(factors, side.row_weights, side.gram_chunks)
 
-    def solve(self, side, other_side, other, out, solver, cg_steps):
-        """Run one half-step: update ``out`` (rows of ``side``) given ``other``."""
+    def solve(self, side, other_side, other, out, solver, cg_steps, basis=None):
+        """Run one half-step: update ``out`` (rows of ``side``) given ``other``.
+
+        With a :class:`~._basis.SharedBasis` the CG solver first rotates
+        ``other`` and ``out`` into the eigenbasis of ``other``'s Gramian and
+        leaves them there (``basis`` records it); without one, or with the
+        exact solver, the factors end in the basis they came in.
+        """
         G = self.gramian(other, other_side)
+        if basis is not None and solver == "cg":
+            eigenvalues = basis.diagonalise(G, other, out)
+            half_step_cg_eigenbasis(side.indptr, side.indices, side.targets, side.confidence,
+                                    other, eigenvalues, self.w0, side.row_weights,
+                                    other_side.row_weights, side.row_reg, side.chunks,
+                                    cg_steps, out)
+            return
         args = (side.indptr, side.indices, side.targets, side.confidence, other, G,
                 self.w0, side.row_weights, other_side.row_weights, side.row_reg,
                 side.chunks)
         if solver == "cholesky":
             half_step_cholesky(*args, out, overwrite_other=True)  # ours alone
         else:
-            half_step_cg(*args, cg_steps, out)
+            half_step_cg(*args, cg_steps, out, overwrite_other=True)
 
     def loss(self, U, V):
         """The full objective, in ``O(nnz d + (m + n) d^2)``."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from .._threading import thread_limits
 from .._validation import check_bool, check_choice, check_int, check_interactions
+from ._basis import SharedBasis
 from ._problem import Problem
 from ._wmf import (
     check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
@@ -63,7 +64,10 @@ class WALS(FactorModel):
         rows with fewer entries than about ``0.6 * factors`` through the
         Woodbury identity, longer ones by a Cholesky factorisation); ``"cg"``
         runs ``cg_steps`` warm-started conjugate-gradient steps per row
-        (Takacs et al. 2011).
+        (Takacs et al. 2011), with both factor matrices in the eigenbasis of the
+        fixed side's Gramian during the fit (rotated back before the callback
+        and at the end): there the Gramian is diagonal, and a CG step costs
+        ``O(n_i d)`` per row instead of ``O(n_i d + d^2)``.
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step, for ``solver="cg"``.
     confidence : {None, "linear", "log"}, default None
@@ -245,13 +249,14 @@ class WALS(FactorModel):
         history: list[float] = []
         progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0
+        basis = SharedBasis()
         try:
             with thread_limits(params["num_threads"]):
                 for iteration in range(1, params["iterations"] + 1):
                     problem.solve(problem.users, problem.items, V, U,
-                                  params["solver"], params["cg_steps"])
+                                  params["solver"], params["cg_steps"], basis)
                     problem.solve(problem.items, problem.users, U, V,
-                                  params["solver"], params["cg_steps"])
+                                  params["solver"], params["cg_steps"], basis)
                     check_finite_factors(U, V, iteration)
                     n_iter = iteration
                     loss = problem.loss(U, V) if params["calculate_loss"] else None
@@ -266,9 +271,11 @@ class WALS(FactorModel):
                         progress.update(1)
                         if loss is not None:
                             progress.set_postfix(loss=f"{loss:.6g}")
-                    if params["callback"] is not None and params["callback"](
-                            iteration, loss, read_only(U), read_only(V)):
-                        break
+                    if params["callback"] is not None:
+                        basis.restore(U, V)
+                        if params["callback"](iteration, loss, read_only(U), read_only(V)):
+                            break
+                basis.restore(U, V)
         finally:
             if progress is not None:
                 progress.close()

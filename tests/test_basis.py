@@ -1,0 +1,89 @@
+"""Factors kept in the Gramian's eigenbasis during a CG fit: rotations and bookkeeping."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastwmf
+from fastwmf.kernels.rotate import rotate_rows_parallel
+from fastwmf.models._basis import SharedBasis
+from fastwmf.models._wmf import random_factors
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows,block", [(0, 4), (1, 4), (9, 4), (64, 256), (1000, 256)])
+def test_rotate_rows_parallel_matches_numpy(rows, block, dtype):
+    rng = np.random.default_rng(rows)
+    X = rng.standard_normal((rows, 12)).astype(dtype)
+    R = rng.standard_normal((12, 12)).astype(dtype)
+    want = X.astype(np.float64) @ R.astype(np.float64)
+    got = rotate_rows_parallel(X, R, block_rows=block)
+    assert got is X
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(X, want, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shared_basis_diagonalises_and_restores(dtype):
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((50, 8)).astype(dtype)
+    V = rng.standard_normal((30, 8)).astype(dtype)
+    U0, V0 = U.copy(), V.copy()
+    basis = SharedBasis()
+    assert not basis.rotated
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for _ in range(5):  # the rotations accumulate, alternating sides as a fit does
+        for fixed, solved in ((V, U), (U, V)):
+            G = fixed.T.astype(np.float64) @ fixed
+            values = basis.diagonalise(G, fixed, solved)
+            rotated = fixed.T.astype(np.float64) @ fixed
+            np.testing.assert_allclose(rotated, np.diag(values), atol=tol * np.abs(G).max())
+    assert basis.rotated
+    np.testing.assert_allclose(U @ V.T, U0 @ V0.T, rtol=tol, atol=tol * 10)
+    basis.restore(U, V)
+    assert not basis.rotated
+    np.testing.assert_allclose(U, U0, rtol=tol * 10, atol=tol * 10)
+    np.testing.assert_allclose(V, V0, rtol=tol * 10, atol=tol * 10)
+    basis.restore(U, V)  # nothing to undo
+    np.testing.assert_allclose(U, U0, rtol=tol * 10, atol=tol * 10)
+
+
+def _matrix():
+    X = sp.random(120, 80, density=0.08, random_state=3, format="csr")
+    X.data[:] = np.random.default_rng(3).integers(1, 5, X.nnz)
+    return X
+
+
+def test_cg_fit_in_the_eigenbasis_matches_half_steps_in_the_original_one():
+    """The shared basis changes rounding only: the same factors as rotating
+    per half-step (``Problem.solve`` without a basis), in the original basis."""
+    X = _matrix()
+    model = fastwmf.WALS(factors=8, solver="cg", iterations=6, random_state=0, dtype="float64",
+                         w0=0.3, regularization=0.05)
+    model.fit(X)
+    params, problem = model._prepare(X)  # a fresh generator: the fit's own start
+    U = random_factors(params["rng"], 120, 8, 0.1 / np.sqrt(8), np.float64)
+    V = random_factors(params["rng"], 80, 8, 0.1 / np.sqrt(8), np.float64)
+    for _ in range(6):
+        problem.solve(problem.users, problem.items, V, U, "cg", model.cg_steps)
+        problem.solve(problem.items, problem.users, U, V, "cg", model.cg_steps)
+    np.testing.assert_allclose(model.user_factors_, U, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.item_factors_, V, rtol=1e-8, atol=1e-10)
+
+
+def test_callback_sees_the_factors_in_the_original_basis():
+    X = _matrix()
+    seen = []
+
+    def callback(iteration, loss, U, V):
+        seen.append((U.copy(), V.copy()))
+
+    model = fastwmf.WALS(factors=8, solver="cg", iterations=4, random_state=0,
+                         dtype="float64", callback=callback).fit(X)
+    plain = fastwmf.WALS(factors=8, solver="cg", iterations=4, random_state=0,
+                         dtype="float64").fit(X)
+    assert len(seen) == 4
+    np.testing.assert_allclose(seen[-1][0], model.user_factors_, rtol=0, atol=0)
+    np.testing.assert_allclose(seen[-1][1], model.item_factors_, rtol=0, atol=0)
+    np.testing.assert_allclose(model.user_factors_, plain.user_factors_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(model.item_factors_, plain.item_factors_, rtol=1e-8, atol=1e-10)
