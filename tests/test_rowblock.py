@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fastwmf.kernels.rowblock import diagonal_apply, rows_axpy, rows_dot
+from fastwmf.kernels.rowblock import GATHER_AHEAD, diagonal_apply, gather_rows, rows_axpy, rows_dot
 
 
 def _tolerance(dtype):
@@ -39,3 +39,14 @@ def test_rows_dot_and_axpy_match_numpy(count, dtype):
     want = out + weights[:count] @ block[:count]
     rows_axpy(block, count, weights, out, D)
     np.testing.assert_allclose(out, want, **_tolerance(dtype))
+
+
+@pytest.mark.parametrize("count", [0, 1, GATHER_AHEAD, GATHER_AHEAD + 5])
+def test_gather_rows_copies_the_indexed_rows(count):
+    rng = np.random.default_rng(count)
+    other = rng.standard_normal((40, 5)).astype(np.float32)
+    indices = rng.integers(0, 40, 3 + count + 2).astype(np.int32)
+    block = np.zeros((count + 1, 8), np.float32)
+    gather_rows(other, indices, 3, count, block, 5)
+    np.testing.assert_array_equal(block[:count, :5], other[indices[3:3 + count]])
+    assert not block[count:].any() and not block[:, 5:].any()  # past count and d: untouched

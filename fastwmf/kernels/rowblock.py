@@ -12,6 +12,15 @@ of the accumulator serves four updates.
 from numba import njit
 
 from .._config import SERIAL
+from .prefetch import prefetch_row
+
+#: Rows :func:`gather_rows` prefetches ahead. On the 10M-entry benchmark (2
+#: threads, float32, epochs in interleaved rounds against no prefetch) 16 took
+#: 0.74x the CG epoch at d = 64, 0.80x at d = 128 and 0.93x the exact one at
+#: d = 64. At d = 128, 8 took 1.04x the time of 16, 4 about 1.12x and 32 1.09x;
+#: at d = 64, 32 the same as 16. Prefetching on into the chunk's next row as
+#: well took 0.99x (not kept).
+GATHER_AHEAD = 16
 
 
 @njit(**SERIAL)
@@ -27,9 +36,14 @@ def longest_row(indptr, first, stop):
 def gather_rows(other, indices, start, count, block, d):
     """``block[q, :d] = other[indices[start + q], :d]`` for ``q < count``.
 
-    Columns ``d:`` of ``block`` are left as they are (zero padding).
+    Columns ``d:`` of ``block`` are left as they are (zero padding). The row
+    :data:`GATHER_AHEAD` entries ahead is prefetched, so that the cache misses
+    of successive rows overlap (their addresses come from ``indices``, which
+    the hardware prefetchers cannot follow).
     """
     for q in range(count):
+        if q + GATHER_AHEAD < count:
+            prefetch_row(other, indices[start + q + GATHER_AHEAD], d)
         j = indices[start + q]
         for t in range(d):
             block[q, t] = other[j, t]
