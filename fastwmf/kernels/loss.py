@@ -4,6 +4,8 @@ import numpy as np
 from numba import njit, prange
 
 from .._config import PARALLEL
+from .prefetch import prefetch_row
+from .rowblock import GATHER_AHEAD
 
 
 @njit(**PARALLEL)
@@ -12,16 +14,20 @@ def observed_loss(indptr, indices, targets, confidence, row_factors,
     """Return ``sum_Obs c (a - x.y)^2 - w0 p q (x.y)^2`` in float64.
 
     Added to ``w0 <X^T diag(p) X, Y^T diag(q) Y>_F`` this gives the data part
-    of the objective without visiting unobserved entries.
+    of the objective without visiting unobserved entries. The column rows are
+    prefetched as in :func:`.rowblock.gather_rows`.
     """
     n_chunks = chunk_bounds.shape[0] - 1
     d = row_factors.shape[1]
     partial = np.zeros(max(n_chunks, 1))
     for c in prange(n_chunks):
         s = 0.0
+        stop = indptr[chunk_bounds[c + 1]]
         for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
             wi = w0 * row_weights[i]
             for q in range(indptr[i], indptr[i + 1]):
+                if q + GATHER_AHEAD < stop:
+                    prefetch_row(col_factors, indices[q + GATHER_AHEAD], d)
                 j = indices[q]
                 pred = 0.0
                 for t in range(d):
