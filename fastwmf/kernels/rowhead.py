@@ -33,6 +33,27 @@ def _row_index(context, builder, value, kind):
     return context.cast(builder, value, kind, types.intp)
 
 
+def _combine_rows(context, builder, signature, args, width, keep_u, take_u, keep_v, take_v):
+    """Emit ``u = keep_u u + take_u v`` and ``v = keep_v v + take_v u`` over the first
+    ``width`` columns of ``u = U[i]``, ``v = V[j]`` (``args``: ``U, V, i, j, ...``;
+    coefficients: ``<width x dtype>`` vectors)."""
+    matrix, _, row_kind, col_kind = signature.args[:4]
+    align = matrix.dtype.bitwidth // 8
+    pu = _head_pointer(context, builder, matrix, args[0],
+                       _row_index(context, builder, args[2], row_kind), width)
+    pv = _head_pointer(context, builder, matrix, args[1],
+                       _row_index(context, builder, args[3], col_kind), width)
+    u = builder.load(pu, align=align)
+    v = builder.load(pv, align=align)
+    flags = ("contract",)
+    new_u = builder.fadd(builder.fmul(keep_u, u, flags=flags),
+                         builder.fmul(take_u, v, flags=flags), flags=flags)
+    new_v = builder.fadd(builder.fmul(keep_v, v, flags=flags),
+                         builder.fmul(take_v, u, flags=flags), flags=flags)
+    builder.store(new_u, pu, align=align)
+    builder.store(new_v, pv, align=align)
+
+
 @intrinsic
 def head_sums(typingctx, U, V, i, j, size):
     """``head_sums(U, V, i, j, size) -> (u.v, |u|^2, |v|^2)`` over the first
@@ -86,24 +107,10 @@ def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
     sig = types.void(U, V, i, j, *coefficients, size)
 
     def codegen(context, builder, signature, args):
-        matrix, _, row_kind, col_kind = signature.args[:4]
-        align = matrix.dtype.bitwidth // 8
-        pu = _head_pointer(context, builder, matrix, args[0],
-                           _row_index(context, builder, args[2], row_kind), width)
-        pv = _head_pointer(context, builder, matrix, args[1],
-                           _row_index(context, builder, args[3], col_kind), width)
-        u = builder.load(pu, align=align)
-        v = builder.load(pv, align=align)
-        ku, tu, kv, tv = (
-            splat(builder, context.cast(builder, value, kind, matrix.dtype), width)
-            for value, kind in zip(args[4:8], signature.args[4:8]))
-        flags = ("contract",)
-        new_u = builder.fadd(builder.fmul(ku, u, flags=flags), builder.fmul(tu, v, flags=flags),
-                             flags=flags)
-        new_v = builder.fadd(builder.fmul(kv, v, flags=flags), builder.fmul(tv, u, flags=flags),
-                             flags=flags)
-        builder.store(new_u, pu, align=align)
-        builder.store(new_v, pv, align=align)
+        dtype = signature.args[0].dtype
+        coefficients = [splat(builder, context.cast(builder, value, kind, dtype), width)
+                        for value, kind in zip(args[4:8], signature.args[4:8])]
+        _combine_rows(context, builder, signature, args, width, *coefficients)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -133,28 +140,15 @@ def split_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, tail_kee
     sig = types.void(U, V, i, j, *coefficients, size, head)
 
     def codegen(context, builder, signature, args):
-        matrix, _, row_kind, col_kind = signature.args[:4]
-        align = matrix.dtype.bitwidth // 8
-        pu = _head_pointer(context, builder, matrix, args[0],
-                           _row_index(context, builder, args[2], row_kind), width)
-        pv = _head_pointer(context, builder, matrix, args[1],
-                           _row_index(context, builder, args[3], col_kind), width)
-        u = builder.load(pu, align=align)
-        v = builder.load(pv, align=align)
+        dtype = signature.args[0].dtype
         mask = ir.Constant(ir.VectorType(ir.IntType(1), width),
                            [int(t < split) for t in range(width)])
-        scalars = [context.cast(builder, value, kind, matrix.dtype)
+        scalars = [context.cast(builder, value, kind, dtype)
                    for value, kind in zip(args[4:12], signature.args[4:12])]
-        ku, tu, kv, tv = (builder.select(mask, splat(builder, first, width),
-                                         splat(builder, second, width))
-                          for first, second in zip(scalars[:4], scalars[4:]))
-        flags = ("contract",)
-        new_u = builder.fadd(builder.fmul(ku, u, flags=flags), builder.fmul(tu, v, flags=flags),
-                             flags=flags)
-        new_v = builder.fadd(builder.fmul(kv, v, flags=flags), builder.fmul(tv, u, flags=flags),
-                             flags=flags)
-        builder.store(new_u, pu, align=align)
-        builder.store(new_v, pv, align=align)
+        coefficients = [builder.select(mask, splat(builder, first, width),
+                                       splat(builder, second, width))
+                        for first, second in zip(scalars[:4], scalars[4:])]
+        _combine_rows(context, builder, signature, args, width, *coefficients)
         return context.get_dummy_value()
 
     return sig, codegen
