@@ -255,7 +255,13 @@ def als_problem(X, factors, solver, threads, **params):
 
 
 def als_epoch_case(X, factors=64, solver="cg", threads=None, **params):
-    """One WALS epoch (user half-step, then item half-step); setup untimed."""
+    """One WALS epoch (user half-step, then item half-step); setup untimed.
+
+    As in a fit, CG leaves ``state["U"]`` and ``state["V"]`` in the basis that
+    ``state["basis"]`` records: call its ``restore`` before reading them as
+    factors, and its ``forget`` after overwriting them with factors in the
+    original basis.
+    """
     threads = bench_threads(threads)
     model, problem = als_problem(X, factors, solver, threads, **params)
     U, V = initial_factors(problem.shape, factors)

@@ -44,6 +44,24 @@ def solve_rows(W, A, other, reg):
     return out
 
 
+def conjugate_gradient(A, b, x, steps):
+    """``steps`` plain CG steps on ``A x = b`` from ``x`` (stops once the residual is 0)."""
+    r = b - A @ x
+    p = r.copy()
+    rs = r @ r
+    for _ in range(steps):
+        if rs < 1e-300:
+            break
+        Ap = A @ p
+        alpha = rs / (p @ Ap)
+        x = x + alpha * p
+        r = r - alpha * Ap
+        rs_new = r @ r
+        p = r + rs_new / rs * p
+        rs = rs_new
+    return x
+
+
 def truncated_svd_error(A, d):
     """Squared Frobenius error of the best rank-d approximation (Eckart-Young)."""
     s = np.linalg.svd(A, compute_uv=False)

@@ -9,6 +9,8 @@ from fastwmf.kernels.rotate import rotate_rows_parallel
 from fastwmf.models._basis import SharedBasis
 from fastwmf.models._wmf import random_factors
 
+from .naive import conjugate_gradient
+
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("rows,block", [(0, 4), (1, 4), (9, 4), (64, 256), (1000, 256)])
@@ -54,21 +56,69 @@ def _matrix():
     return X
 
 
-def test_cg_fit_in_the_eigenbasis_matches_half_steps_in_the_original_one():
-    """The shared basis changes rounding only: the same factors as rotating
-    per half-step (``Problem.solve`` without a basis), in the original basis."""
+def _numpy_cg_half_step(side, other_side, other, out, w0, steps):
+    """Plain numpy CG on each row's dense normal equations (float64)."""
+    Y = other.astype(np.float64)
+    G = (Y * other_side.row_weights[:, None]).T @ Y
+    for i in range(side.n_rows):
+        sl = slice(side.indptr[i], side.indptr[i + 1])
+        j, c, a = side.indices[sl], side.confidence[sl], side.targets[sl]
+        wi = w0 * side.row_weights[i]
+        A = (wi * G + side.row_reg[i] * np.eye(Y.shape[1])
+             + (Y[j].T * (c - wi * other_side.row_weights[j])) @ Y[j])
+        x = conjugate_gradient(A, Y[j].T @ (c * a), out[i].astype(np.float64), steps)
+        out[i] = x
+
+
+def test_cg_fit_matches_numpy_cg_in_the_original_basis():
+    """The fit (factors kept in the eigenbasis between half-steps) returns what
+    plain CG on the dense normal equations gives from the same start."""
     X = _matrix()
-    model = fastwmf.WALS(factors=8, solver="cg", iterations=6, random_state=0, dtype="float64",
-                         w0=0.3, regularization=0.05)
+    model = fastwmf.WALS(factors=8, solver="cg", iterations=4, random_state=0, dtype="float64",
+                         w0=0.3, regularization=0.05, nu=1.0)
     model.fit(X)
     params, problem = model._prepare(X)  # a fresh generator: the fit's own start
     U = random_factors(params["rng"], 120, 8, 0.1 / np.sqrt(8), np.float64)
     V = random_factors(params["rng"], 80, 8, 0.1 / np.sqrt(8), np.float64)
-    for _ in range(6):
-        problem.solve(problem.users, problem.items, V, U, "cg", model.cg_steps)
-        problem.solve(problem.items, problem.users, U, V, "cg", model.cg_steps)
+    for _ in range(4):
+        _numpy_cg_half_step(problem.users, problem.items, V, U, problem.w0, model.cg_steps)
+        _numpy_cg_half_step(problem.items, problem.users, U, V, problem.w0, model.cg_steps)
     np.testing.assert_allclose(model.user_factors_, U, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.item_factors_, V, rtol=1e-8, atol=1e-10)
+
+
+def test_non_finite_gramian_raises_floating_point_error():
+    U = np.ones((3, 2))
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        SharedBasis().diagonalise(np.array([[np.nan, 0.0], [0.0, 1.0]]), U, U.copy())
+
+
+def test_callback_that_stops_leaves_the_factors_in_the_original_basis():
+    X = _matrix()
+    stopped = fastwmf.WALS(factors=8, solver="cg", iterations=6, random_state=0,
+                           dtype="float64", callback=lambda it, *_: it == 2).fit(X)
+    plain = fastwmf.WALS(factors=8, solver="cg", iterations=2, random_state=0,
+                         dtype="float64").fit(X)
+    assert stopped.n_iter_ == 2
+    np.testing.assert_allclose(stopped.user_factors_, plain.user_factors_, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(stopped.item_factors_, plain.item_factors_, rtol=1e-8, atol=1e-10)
+
+
+def test_interrupted_warm_start_refit_leaves_the_model_unchanged():
+    X = _matrix()
+    model = fastwmf.WALS(factors=8, solver="cg", iterations=3, random_state=0,
+                         dtype="float64", warm_start=True).fit(X)
+    before = model.user_factors_.copy(), model.item_factors_.copy()
+
+    def interrupt(iteration, *_):
+        if iteration == 2:
+            raise KeyboardInterrupt
+
+    model.set_params(callback=interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    np.testing.assert_array_equal(model.user_factors_, before[0])
+    np.testing.assert_array_equal(model.item_factors_, before[1])
 
 
 def test_callback_sees_the_factors_in_the_original_basis():

@@ -8,6 +8,8 @@ from fastwmf._threading import row_chunks
 from fastwmf.kernels import als
 from fastwmf.kernels.specialise import exact_width, kernel_width
 
+from .naive import conjugate_gradient
+
 
 def _row_problem(d, dtype, seed=0, m=60, n=40):
     rng = np.random.default_rng(seed)
@@ -40,22 +42,7 @@ def _dense_cg(args, start, steps):
         j, c, a = indices[sl], conf[sl].astype(np.float64), targets[sl].astype(np.float64)
         wi = w0 * p[i]
         A = wi * G + reg[i] * np.eye(Y.shape[1]) + (Y[j].T * (c - wi * q[j])) @ Y[j]
-        b = Y[j].T @ (c * a)
-        x = out[i]
-        r = b - A @ x
-        d_ = r.copy()
-        rs = r @ r
-        for _ in range(steps):
-            if rs < 1e-300:
-                break
-            Ad = A @ d_
-            alpha = rs / (d_ @ Ad)
-            x = x + alpha * d_
-            r = r - alpha * Ad
-            rs_new = r @ r
-            d_ = r + rs_new / rs * d_
-            rs = rs_new
-        out[i] = x
+        out[i] = conjugate_gradient(A, Y[j].T @ (c * a), out[i], steps)
     return out
 
 

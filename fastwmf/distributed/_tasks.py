@@ -414,7 +414,7 @@ def _rows(prev):
     return prev[0] if isinstance(prev, tuple) else prev
 
 
-def _solve(block, indices, other, col_weights, gram, prev, params):
+def _solve(block, indices, other, col_weights, gram, prev, params, own_other=False):
     dtype = np.dtype(params["dtype"])
     d = gram.shape[0]
     other = _kernel_array(other, dtype)
@@ -432,7 +432,8 @@ def _solve(block, indices, other, col_weights, gram, prev, params):
         if params["solver"] == "cholesky":
             half_step_cholesky(*args, out)
         else:
-            half_step_cg(*args, params["cg_steps"], out)
+            # rotated in place only when this task built ``other`` itself
+            half_step_cg(*args, params["cg_steps"], out, overwrite_other=own_other)
         part = weighted_gramian(out, block.row_weights, block.gram_chunks)
         stats["finite"] = bool(np.isfinite(out).all())
         if params["calculate_loss"]:
@@ -466,7 +467,7 @@ def solve_routed(block, pieces, prev, params):
     block uses: ``pieces`` from :func:`take_rows`, one per block of the other side."""
     other, gram = _fixed_routed(pieces, np.dtype(params["dtype"]))
     return _solve(block, block.local_indices, other, block.local_col_weights, gram, prev,
-                  params)
+                  params, own_other=True)
 
 
 def _observed(block, indices, rows, other, col_weights, params):

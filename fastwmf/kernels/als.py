@@ -106,10 +106,7 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     width = kernel_width(d)
     eigenvalues, basis, rotation = gramian_eigenbasis(gramian, width)
     rotation = rotation.astype(other.dtype)
-    if overwrite_other:
-        rotated = rotate_rows_in_place(other, rotation)
-    else:
-        rotated = other @ rotation  # BLAS, under the caller's thread limit
+    rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     kernel = _exact_kernel(width, other.dtype.type)
     try:
         with dynamic_schedule():
@@ -118,15 +115,7 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
                    woodbury_rows(d), out)
     finally:
         if overwrite_other:
-            rotate_rows_in_place(other, np.ascontiguousarray(rotation.T))
-
-
-def rotate_rows_in_place(rows, rotation, block=4096):
-    """``rows[:] = rows @ rotation`` one block of rows at a time; returns ``rows``."""
-    for start in range(0, rows.shape[0], block):
-        part = rows[start:start + block]
-        part[...] = part @ rotation
-    return rows
+            rotate_rows_parallel(other, np.ascontiguousarray(rotation.T))
 
 
 def gramian_eigenbasis(gramian, width):
@@ -322,7 +311,10 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
     in): ``other`` and ``out`` are rotated into it and back, ``O((n_rows +
     n_cols) d^2)`` in all, instead of a ``d x d`` product with ``G`` in each
     CG step of each row. ``overwrite_other`` is that of
-    :func:`half_step_cholesky`; ``out`` is always rotated in place.
+    :func:`half_step_cholesky`; ``out`` is always rotated in place (its warm
+    start, like ``other``, passes through one rounding each way). A fit keeps
+    its factors in the basis instead (:class:`fastwmf.models._basis.SharedBasis`),
+    which saves the rotations back.
     """
     width = kernel_width(other.shape[1])
     eigenvalues, _, rotation = gramian_eigenbasis(gramian, width)
@@ -355,7 +347,8 @@ def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenva
     other : ndarray, shape (n_cols, d)
         The fixed factors ``Y`` in the eigenbasis (``Y^T diag(q) Y`` diagonal).
     eigenvalues : ndarray of float64, shape (d,) or longer
-        The diagonal of ``Y^T diag(q) Y``; entries past ``d`` are ignored.
+        The diagonal of ``Y^T diag(q) Y``; entries past ``d`` are ignored (the
+        kernel's padding columns get 0: ``x`` and ``p`` are 0 there).
     gather_limit : int, default GATHER_ROWS
         Stored entries of a row gathered once and reused by every CG step.
     width : int, optional

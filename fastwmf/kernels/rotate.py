@@ -23,9 +23,10 @@ def _rotate_blocks(rows, rotation, block_rows):
 def rotate_rows_parallel(rows, rotation, block_rows=ROTATE_BLOCK_ROWS):
     """``rows[:] = rows @ rotation`` in place, blocks of rows on Numba's threads.
 
-    Each block is one single-threaded BLAS product, so the pool of threads is
-    Numba's (the caller's thread count) whatever BLAS's own limit is. Returns
-    ``rows``.
+    Each block is one BLAS product; under a BLAS limit of one thread (as in a
+    fit, see :func:`fastwmf._threading.thread_limits`) the work runs on Numba's
+    threads alone, otherwise each of them may also start BLAS threads (the
+    result is the same). Returns ``rows``.
     """
     if rows.shape[0]:
         _rotate_blocks(rows, rotation, block_rows)

@@ -41,6 +41,10 @@ class SharedBasis:
         ndarray of float64, shape (d,)
             The Gramian's eigenvalues (clipped at 0): its diagonal in the new basis.
         """
+        if not np.isfinite(gramian).all():  # eigh would raise LinAlgError or return NaN
+            raise FloatingPointError(
+                "the factors became non-finite during a half-step; increase "
+                "regularization or use dtype='float64'")
         values, vectors = np.linalg.eigh(gramian)
         step = np.ascontiguousarray(vectors, dtype=fixed.dtype)
         rotate_rows_parallel(fixed, step)
