@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from ..kernels.als import gramian_eigenbasis
 from ..kernels.rotate import rotate_rows_parallel
 
 
@@ -45,13 +46,13 @@ class SharedBasis:
             raise FloatingPointError(
                 "the factors became non-finite during a half-step; increase "
                 "regularization or use dtype='float64'")
-        values, vectors = np.linalg.eigh(gramian)
+        eigenvalues, _, vectors = gramian_eigenbasis(gramian, 0)
         step = np.ascontiguousarray(vectors, dtype=fixed.dtype)
         rotate_rows_parallel(fixed, step)
         rotate_rows_parallel(solved, step)
         applied = step.astype(np.float64)  # what was applied, rounding included
         self.rotation = applied if self.rotation is None else self.rotation @ applied
-        return np.maximum(values, 0.0)
+        return eigenvalues
 
     def restore(self, U, V):
         """Rotate ``U`` and ``V`` back into the original basis, in place.
