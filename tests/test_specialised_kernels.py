@@ -46,6 +46,19 @@ def _dense_cg(args, start, steps):
     return out
 
 
+def _reference_sums(args, solved):
+    """``(observed part, penalty, sum of squares)`` of the solved rows, by numpy."""
+    indptr, indices, targets, conf, other, _, w0, p, q, reg = args[:10]
+    X = solved.astype(np.float64)
+    Y = other.astype(np.float64)
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    pred = np.einsum("ed,ed->e", X[rows], Y[indices])
+    err = targets.astype(np.float64) - pred
+    observed = np.sum(conf * err ** 2 - w0 * p[rows] * q[indices] * pred ** 2)
+    norms = np.sum(X ** 2, axis=1)
+    return np.array([observed, np.sum(reg * norms), np.sum(norms)])
+
+
 @pytest.mark.parametrize("d", [5, 13, 264])
 def test_cg_kernel_variants_match_numpy(d):
     args, start = _row_problem(d, np.float64, seed=d)
@@ -59,14 +72,19 @@ def test_cg_kernel_variants_match_numpy(d):
     for name, key in variants.items():
         out = start.copy()
         if key is None:
-            als.half_step_cg(*args, 3, out)
+            sums = als.half_step_cg(*args, 3, out, track_observed=True)
         else:
             values, _, rotation = als.gramian_eigenbasis(G, 0)
             rotated_out = out @ rotation
-            als.half_step_cg_eigenbasis(*args[:4], args[4] @ rotation, values, *args[6:], 3,
-                                        rotated_out, gather_limit=key[1], width=key[0])
+            sums = als.half_step_cg_eigenbasis(*args[:4], args[4] @ rotation, values,
+                                               *args[6:], 3, rotated_out, gather_limit=key[1],
+                                               width=key[0], track_observed=True)
             out = rotated_out @ rotation.T
         np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, err_msg=name)
+        # the sums tracked through the CG steps are those of the rows stored
+        np.testing.assert_allclose(sums, _reference_sums(args, out), rtol=1e-9, err_msg=name)
+    untracked = als.half_step_cg(*args, 3, start.copy())
+    assert untracked.observed == 0.0 and untracked.penalty > 0.0
 
 
 @pytest.mark.parametrize("d", [7, 64])
@@ -105,7 +123,10 @@ def _exact_variant(args, width, gather_limit, woodbury_limit, out):
     values, basis, rotation = als.gramian_eigenbasis(args[5], width)
     rotated = args[4] @ rotation.astype(args[4].dtype)
     kernel = als._exact_kernel(width, args[4].dtype.type)
-    kernel(*args[:4], rotated, values, basis, *args[6:], gather_limit, woodbury_limit, out)
+    sums = np.zeros((len(args[10]) - 1, 3))
+    kernel(*args[:4], rotated, values, basis, *args[6:], gather_limit, woodbury_limit, True,
+           sums, out)
+    return sums.sum(axis=0)
 
 
 #: Run time limits of the exact-solver tests (every choice shares one build per
@@ -131,10 +152,11 @@ def test_exact_kernel_variants_match_numpy(d, w0):
     for name, key in variants.items():
         out = np.zeros_like(expected)
         if key is None:
-            als.half_step_cholesky(*args, out)
+            sums = als.half_step_cholesky(*args, out, track_observed=True)
         else:
-            _exact_variant(args, width, *key, out)
+            sums = _exact_variant(args, width, *key, out)
         np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(sums, _reference_sums(args, out), rtol=1e-8, err_msg=name)
 
 
 def test_exact_generic_kernel_without_whole_gram_tiles_sums_with_blas():

@@ -266,6 +266,38 @@ def test_popularity_weights_have_mean_one_and_follow_counts(small_matrix):
     np.testing.assert_array_equal(fastwmf.popularity_weights(small_matrix, 0.0), 1.0)
 
 
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_reported_loss_is_the_dense_objective_of_each_iteration(small_matrix, name, solver):
+    # The fit sums the objective inside its half-steps; each iteration's value
+    # must be the objective of the factors the callback sees at that iteration.
+    case = _case(name, sp.coo_matrix(small_matrix))
+    extra = {key: case.pop(key) for key in ("weights", "user_weights", "item_weights")
+             if key in case}
+    params = {key: case.pop(key) for key in ("confidence", "alpha", "eps") if key in case}
+    _, W, A, reg_u, reg_v, _, _ = _setup(small_matrix, **case, **extra, **params)
+    dense = []
+
+    def callback(iteration, loss, U, V):
+        dense.append(naive.objective(W, A, U, V, reg_u, reg_v))
+
+    model = fastwmf.WALS(factors=4, iterations=4, solver=solver, dtype="float64",
+                         random_state=2, callback=callback, **case, **params)
+    model.fit(small_matrix, **extra)
+    np.testing.assert_allclose(model.loss_history_, dense, rtol=1e-10)
+    silent = fastwmf.WALS(factors=4, iterations=4, solver=solver, dtype="float64",
+                          random_state=2, calculate_loss=False, **case, **params)
+    silent.fit(small_matrix, **extra)
+    # without a callback the factors stay in the eigenbasis between iterations,
+    # and summing the loss must not change them
+    quiet = fastwmf.WALS(factors=4, iterations=4, solver=solver, dtype="float64",
+                         random_state=2, **case, **params).fit(small_matrix, **extra)
+    assert np.array_equal(silent.user_factors_, quiet.user_factors_)
+    assert np.array_equal(silent.item_factors_, quiet.item_factors_)
+    assert silent.loss_history_ == []
+    np.testing.assert_allclose(quiet.loss_history_, model.loss_history_, rtol=1e-9)
+
+
 def test_callback_sees_each_iteration_and_can_stop(small_matrix):
     seen = []
 

@@ -10,6 +10,7 @@ row is proportional to its stored entries, never to the number of columns.
 """
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
@@ -60,9 +61,43 @@ TILE_ROWS = 4
 _KERNEL_KEYS = []
 
 
+class HalfStepSums(NamedTuple):
+    """Sums over the rows a half-step solved, in float64, taken as each row is stored.
+
+    Attributes
+    ----------
+    observed : float
+        ``sum_Obs c (a - x.y)^2 - w0 p q (x.y)^2`` over the solved rows' entries
+        (0 unless the half-step was asked to track it): added to
+        ``w0 <X^T diag(p) X, Y^T diag(q) Y>_F`` it is the data part of the
+        objective (see :func:`fastwmf.kernels.loss.observed_loss`).
+    penalty : float
+        ``sum_i lam_i |x_i|^2``.
+    squares : float
+        ``sum_i |x_i|^2``: finite exactly when every solved row is.
+    """
+
+    observed: float
+    penalty: float
+    squares: float
+
+
+def _chunk_sums(chunk_bounds):
+    """Per-chunk scratch for a kernel's :class:`HalfStepSums`."""
+    return np.zeros((max(len(chunk_bounds) - 1, 1), 3))
+
+
+def _total(sums):
+    """Add the per-chunk sums in chunk order (independent of the thread count)."""
+    total = np.zeros(3)
+    for row in sums:
+        total += row
+    return HalfStepSums(*(float(v) for v in total))
+
+
 def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
                        w0, row_weights, col_weights, row_reg, chunk_bounds, out,
-                       overwrite_other=False):
+                       overwrite_other=False, track_observed=False):
     """Exact half-step: solve each row's ``d x d`` normal equations.
 
     The rows are solved in the eigenbasis of the Gramian, ``G = Q diag(lam) Q^T``,
@@ -101,6 +136,14 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
         instead of copying it (saves an ``n_cols x d`` array; ``other`` comes
         back changed by rounding, about one unit in the last place). Only for
         an ``other`` that nothing else reads meanwhile.
+    track_observed : bool, default False
+        Also sum the observed part of the objective over the solved rows.
+
+    Returns
+    -------
+    HalfStepSums
+        Taken from the solved rows as they are stored (``O(nnz d)`` extra work
+        with ``track_observed``, ``O(n_rows d)`` without).
     """
     d = other.shape[1]
     width = kernel_width(d)
@@ -108,14 +151,16 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     rotation = rotation.astype(other.dtype)
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     kernel = _exact_kernel(width, other.dtype.type)
+    sums = _chunk_sums(chunk_bounds)
     try:
         with dynamic_schedule():
             kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
                    row_weights, col_weights, row_reg, chunk_bounds, GATHER_ROWS,
-                   woodbury_rows(d), out)
+                   woodbury_rows(d), bool(track_observed), sums, out)
     finally:
         if overwrite_other:
             rotate_rows_parallel(other, np.ascontiguousarray(rotation.T))
+    return _total(sums)
 
 
 def gramian_eigenbasis(gramian, width):
@@ -160,7 +205,7 @@ def _exact_kernel(width, float_type):
     @njit(**PARALLEL)
     def exact_kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis,
                      w0, row_weights, col_weights, row_reg, chunk_bounds, gather_limit,
-                     woodbury_limit, out):
+                     woodbury_limit, track, sums, out):
         d = rotated.shape[1]
         D = width if width else d
         n_chunks = chunk_bounds.shape[0] - 1
@@ -181,6 +226,9 @@ def _exact_kernel(width, float_type):
             inv_sqrt = np.empty(D)
             b = np.empty(D)
             z = np.empty(D)
+            observed = 0.0
+            penalty = 0.0
+            squares = 0.0
             for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
                 lo = indptr[i]
                 n = indptr[i + 1] - lo
@@ -287,21 +335,43 @@ def _exact_kernel(width, float_type):
                             for s in range(r, D):
                                 A[r, s] += update[r, s]
                     cholesky_solve_upper(A, b, D)
+                if track:
+                    # predictions of the solved row, in the eigenbasis
+                    for start in range(0, n, cap):
+                        count = min(cap, n - start)
+                        if n > cap:
+                            gather_rows(rotated, indices, lo + start, count, block, d)
+                        for q in range(count):
+                            e = lo + start + q
+                            pred = 0.0
+                            for t in range(D):
+                                pred += np.float64(block[q, t]) * b[t]
+                            err = np.float64(targets[e]) - pred
+                            observed += (np.float64(confidence[e]) * err * err
+                                         - wi * col_weights[indices[e]] * pred * pred)
                 for t in range(D):
                     z[t] = 0.0
                 for r in range(D):
                     br = b[r]
                     for t in range(D):
                         z[t] += br * basis[r, t]
+                norm = 0.0
                 for t in range(d):
                     out[i, t] = z[t]
+                    stored = np.float64(out[i, t])
+                    norm += stored * stored
+                squares += norm
+                penalty += row_reg[i] * norm
+            sums[c, 0] = observed
+            sums[c, 1] = penalty
+            sums[c, 2] = squares
 
     return exact_kernel
 
 
 def half_step_cg(indptr, indices, targets, confidence, other, gramian,
                  w0, row_weights, col_weights, row_reg, chunk_bounds,
-                 cg_steps, out, overwrite_other=False):
+                 cg_steps, out, overwrite_other=False, track_observed=False):
     """Inexact half-step: ``cg_steps`` conjugate-gradient steps per row.
 
     Arguments are those of :func:`half_step_cholesky`, plus ``cg_steps``;
@@ -314,7 +384,8 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
     :func:`half_step_cholesky`; ``out`` is always rotated in place (its warm
     start, like ``other``, passes through one rounding each way). A fit keeps
     its factors in the basis instead (:class:`fastwmf.models._basis.SharedBasis`),
-    which saves the rotations back.
+    which saves the rotations back. Returns the :class:`HalfStepSums` of the
+    solved rows (``track_observed`` as in :func:`half_step_cholesky`).
     """
     width = kernel_width(other.shape[1])
     eigenvalues, _, rotation = gramian_eigenbasis(gramian, width)
@@ -323,9 +394,10 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     rotate_rows_parallel(out, rotation)
     try:
-        half_step_cg_eigenbasis(indptr, indices, targets, confidence, rotated, eigenvalues,
-                                w0, row_weights, col_weights, row_reg, chunk_bounds,
-                                cg_steps, out)
+        return half_step_cg_eigenbasis(indptr, indices, targets, confidence, rotated,
+                                       eigenvalues, w0, row_weights, col_weights, row_reg,
+                                       chunk_bounds, cg_steps, out,
+                                       track_observed=track_observed)
     finally:
         rotate_rows_parallel(out, back)
         if overwrite_other:
@@ -334,7 +406,8 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
 
 def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenvalues,
                             w0, row_weights, col_weights, row_reg, chunk_bounds,
-                            cg_steps, out, gather_limit=GATHER_ROWS, width=None):
+                            cg_steps, out, gather_limit=GATHER_ROWS, width=None,
+                            track_observed=False):
     """:func:`half_step_cg` for factors stored in the eigenbasis of the Gramian.
 
     There ``G = diag(eigenvalues)``, so the system matrix's product costs
@@ -354,17 +427,28 @@ def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenva
     width : int, optional
         The compiled width (default: :func:`.specialise.kernel_width` of ``d``;
         0 for the generic kernel).
+    track_observed : bool, default False
+        Also sum the observed part of the objective at the solved rows: each
+        entry's prediction is updated with the row (``O(nnz_i)`` per step), so
+        no extra pass over the factor rows is needed.
 
     Other parameters are those of :func:`half_step_cg`.
+
+    Returns
+    -------
+    HalfStepSums
     """
     d = other.shape[1]
     width = kernel_width(d) if width is None else width
     diagonal = np.zeros(width or d, other.dtype)
     diagonal[:d] = eigenvalues[:d]
     kernel = _cg_kernel(width, other.dtype.type)
+    sums = _chunk_sums(chunk_bounds)
     with dynamic_schedule():  # chunks to whichever thread is free
         kernel(indptr, indices, targets, confidence, other, diagonal, w0, row_weights,
-               col_weights, row_reg, chunk_bounds, gather_limit, cg_steps, out)
+               col_weights, row_reg, chunk_bounds, gather_limit, cg_steps,
+               bool(track_observed), sums, out)
+    return _total(sums)
 
 
 @functools.lru_cache(maxsize=None)
@@ -378,7 +462,7 @@ def _cg_kernel(width, float_type):
     @njit(**PARALLEL)
     def cg_kernel(indptr, indices, targets, confidence, other, diagonal,
                   w0, row_weights, col_weights, row_reg, chunk_bounds,
-                  gather_limit, cg_steps, out):
+                  gather_limit, cg_steps, track, sums, out):
         d = other.shape[1]
         D = width if width else d
         zero = float_type(0.0)
@@ -393,6 +477,12 @@ def _cg_kernel(width, float_type):
             r = np.empty(D, other.dtype)
             p = np.empty(D, other.dtype)
             Ap = np.empty(D, other.dtype)
+            tracked = max(longest, 1) if track else 1
+            pred = np.empty(tracked)   # y_j . x, updated with x
+            moved = np.empty(tracked)  # y_j . p of the current step
+            observed = 0.0
+            penalty = 0.0
+            squares = 0.0
             for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
                 lo = indptr[i]
                 n = indptr[i + 1] - lo
@@ -407,6 +497,9 @@ def _cg_kernel(width, float_type):
                     count = min(cap, n - start)
                     gather_rows(other, indices, lo + start, count, block, d)
                     rows_dot(block, count, x, dots, D, zero)
+                    if track:
+                        for q in range(count):
+                            pred[start + q] = dots[q]
                     # unsigned: no negative-index wraparound (6% of the half-step's
                     # instructions); the indices were validated at the boundary
                     first = np.uint64(lo + start)
@@ -436,6 +529,9 @@ def _cg_kernel(width, float_type):
                         if not resident:
                             gather_rows(other, indices, lo + start, count, block, d)
                         rows_dot(block, count, p, dots, D, zero)
+                        if track:
+                            for q in range(count):
+                                moved[start + q] = dots[q]
                         for q in range(count):
                             dots[q] *= coef[start + q]
                         rows_axpy(block, count, dots, Ap, D)
@@ -462,8 +558,26 @@ def _cg_kernel(width, float_type):
                     for t in range(D):
                         p[t] = r[t] + beta * p[t]
                     rs = rs_new
+                    if track:
+                        step = np.float64(alpha)
+                        for q in range(n):
+                            pred[q] += step * moved[q]
+                norm = 0.0
                 for t in range(d):
                     out[i, t] = x[t]
+                    norm += np.float64(x[t]) * np.float64(x[t])
+                squares += norm
+                penalty += row_reg[i] * norm
+                if track:
+                    for q in range(n):
+                        e = lo + q
+                        conf = np.float64(confidence[e])
+                        err = np.float64(targets[e]) - pred[q]
+                        observed += (conf * err * err
+                                     - wi * col_weights[indices[e]] * pred[q] * pred[q])
+            sums[c, 0] = observed
+            sums[c, 1] = penalty
+            sums[c, 2] = squares
 
     return cg_kernel
 

@@ -21,6 +21,7 @@ class SharedBasis:
 
     def __init__(self):
         self.rotation = None  # float64 (d, d): stored = original @ rotation
+        self.last_step = None  # float64 (d, d): the rotation diagonalise applied last
 
     @property
     def rotated(self):
@@ -52,6 +53,7 @@ class SharedBasis:
         rotate_rows_parallel(solved, step)
         applied = step.astype(np.float64)  # what was applied, rounding included
         self.rotation = applied if self.rotation is None else self.rotation @ applied
+        self.last_step = applied
         return eigenvalues
 
     def restore(self, U, V):

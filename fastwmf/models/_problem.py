@@ -106,29 +106,97 @@ class Problem:
         """``F^T diag(w) F`` for the factor matrix of ``side``'s rows."""
         return weighted_gramian(factors, side.row_weights, side.gram_chunks)
 
-    def solve(self, side, other_side, other, out, solver, cg_steps, basis=None):
+    def solve(self, side, other_side, other, out, solver, cg_steps, basis=None,
+              gramian=None, track_observed=False):
         """Run one half-step: update ``out`` (rows of ``side``) given ``other``.
 
         With a :class:`~._basis.SharedBasis` the CG solver first rotates
         ``other`` and ``out`` into the eigenbasis of ``other``'s Gramian and
         leaves them there (``basis`` records it); without one, or with the
         exact solver, the factors end in the basis they came in.
+
+        Parameters
+        ----------
+        gramian : ndarray of float64, optional
+            ``other``'s Gramian in its current basis, when already known.
+        track_observed : bool, default False
+            Also sum the observed part of the objective at the new rows.
+
+        Returns
+        -------
+        HalfStepSums
+            Of the solved rows (:class:`fastwmf.kernels.als.HalfStepSums`).
         """
-        G = self.gramian(other, other_side)
+        G = self.gramian(other, other_side) if gramian is None else gramian
         if basis is not None and solver == "cg":
             eigenvalues = basis.diagonalise(G, other, out)
-            half_step_cg_eigenbasis(side.indptr, side.indices, side.targets, side.confidence,
-                                    other, eigenvalues, self.w0, side.row_weights,
-                                    other_side.row_weights, side.row_reg, side.chunks,
-                                    cg_steps, out)
-            return
+            return half_step_cg_eigenbasis(
+                side.indptr, side.indices, side.targets, side.confidence, other, eigenvalues,
+                self.w0, side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
+                cg_steps, out, track_observed=track_observed)
         args = (side.indptr, side.indices, side.targets, side.confidence, other, G,
                 self.w0, side.row_weights, other_side.row_weights, side.row_reg,
                 side.chunks)
-        if solver == "cholesky":
-            half_step_cholesky(*args, out, overwrite_other=True)  # ours alone
-        else:
-            half_step_cg(*args, cg_steps, out, overwrite_other=True)
+        if solver == "cholesky":  # other is ours alone
+            return half_step_cholesky(*args, out, overwrite_other=True,
+                                      track_observed=track_observed)
+        return half_step_cg(*args, cg_steps, out, overwrite_other=True,
+                            track_observed=track_observed)
+
+    def iterate(self, U, V, solver, cg_steps, basis, with_loss, item_gramian=None):
+        """One ALS iteration: the user half-step, then the item half-step.
+
+        The objective comes out of the half-steps at almost no cost: the item
+        half-step sums the observed part as it stores each item row, both sum
+        their rows' penalties, and the unobserved part is
+        ``w0 <U^T diag(p) U, V^T diag(q) V>_F`` from the Gramian of ``U`` the
+        item half-step needs anyway and that of the new ``V``, which the next
+        iteration's user half-step reuses.
+
+        Parameters
+        ----------
+        U, V : ndarray
+            Factor matrices, updated in place.
+        solver, cg_steps, basis
+            As in :meth:`solve`.
+        with_loss : bool
+            Compute the objective after the iteration.
+        item_gramian : ndarray of float64, optional
+            Gramian of ``V`` in its current basis, as returned by the previous
+            call (``None`` when unknown or after the factors were changed).
+
+        Returns
+        -------
+        loss : float or None
+            The objective after the iteration (``None`` without ``with_loss``).
+        item_gramian : ndarray or None
+            Gramian of the new ``V`` for the next call, when it was computed.
+
+        Raises
+        ------
+        FloatingPointError
+            When a half-step produced non-finite factors.
+        """
+        users, items = self.users, self.items
+        first = self.solve(users, items, V, U, solver, cg_steps, basis, gramian=item_gramian)
+        user_gramian = self.gramian(U, users)
+        second = self.solve(items, users, U, V, solver, cg_steps, basis,
+                            gramian=user_gramian, track_observed=with_loss)
+        if not (np.isfinite(first.squares) and np.isfinite(second.squares)):
+            raise FloatingPointError(
+                "the factors became non-finite during a half-step; increase "
+                "regularization or use dtype='float64'")
+        if not with_loss:
+            return None, None
+        if basis is not None and solver == "cg":  # U was rotated with V since its Gramian
+            step = basis.last_step
+            user_gramian = step.T @ user_gramian @ step
+        item_gramian = self.gramian(V, items)
+        unobserved = 0.0
+        if self.w0 != 0.0:
+            unobserved = self.w0 * float(np.sum(user_gramian * item_gramian))
+        loss = second.observed + unobserved + first.penalty + second.penalty
+        return float(loss), item_gramian
 
     def loss(self, U, V):
         """The full objective, in ``O(nnz d + (m + n) d^2)``."""

@@ -13,7 +13,7 @@ from .._validation import check_bool, check_choice, check_int, check_interaction
 from ._basis import SharedBasis
 from ._problem import Problem
 from ._wmf import (
-    check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
+    check_common_params, check_factors_fit, objective_params, progress_bar,
     random_factors, read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
@@ -97,8 +97,9 @@ class WALS(FactorModel):
         ``calculate_loss=False``) and the working factor arrays (read only). A
         true return value stops the fit after that iteration.
     calculate_loss : bool, default True
-        Record the objective after each iteration in ``loss_history_``; costs
-        ``O(nnz d + (m + n) d^2)`` per iteration.
+        Record the objective after each iteration in ``loss_history_``. It is
+        summed inside the half-steps as they store each row, so it costs one
+        extra ``n_items x d`` Gramian per fit and ``O(nnz)`` per iteration.
     warm_start : bool, default False
         Start the next :meth:`fit` from the current factors when their shape
         and dtype match the new problem (e.g. while tuning ``w0``); otherwise
@@ -250,16 +251,19 @@ class WALS(FactorModel):
         progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0
         basis = SharedBasis()
+        gramian = None
         try:
             with thread_limits(params["num_threads"]):
                 for iteration in range(1, params["iterations"] + 1):
-                    problem.solve(problem.users, problem.items, V, U,
-                                  params["solver"], params["cg_steps"], basis)
-                    problem.solve(problem.items, problem.users, U, V,
-                                  params["solver"], params["cg_steps"], basis)
-                    check_finite_factors(U, V, iteration)
+                    try:
+                        loss, gramian = problem.iterate(
+                            U, V, params["solver"], params["cg_steps"], basis,
+                            params["calculate_loss"], gramian)
+                    except FloatingPointError:
+                        raise FloatingPointError(
+                            f"the factors became non-finite at iteration {iteration}; "
+                            f"increase regularization or use dtype='float64'") from None
                     n_iter = iteration
-                    loss = problem.loss(U, V) if params["calculate_loss"] else None
                     if loss is not None:
                         history.append(loss)
                         if not np.isfinite(loss):
@@ -272,7 +276,9 @@ class WALS(FactorModel):
                         if loss is not None:
                             progress.set_postfix(loss=f"{loss:.6g}")
                     if params["callback"] is not None:
-                        basis.restore(U, V)
+                        if basis.rotated:
+                            basis.restore(U, V)
+                            gramian = None  # computed in the basis just left
                         if params["callback"](iteration, loss, read_only(U), read_only(V)):
                             break
                 basis.restore(U, V)
