@@ -23,5 +23,12 @@ MAX_CHUNKS = 512
 #: Largest index a kernel accepts (indices are stored as int32).
 MAX_INDEX = np.iinfo(np.int32).max
 
+#: Fewest stored-entry units of work per half-step chunk: on small data each
+#: chunk's scratch and task overhead would otherwise outweigh its rows.
+MIN_CHUNK_WORK = 4096
+
 #: Row chunks of a Gramian; each holds a d x d float64 partial sum.
 GRAMIAN_CHUNKS = 32
+
+#: Fewest rows per Gramian chunk (one BLAS product of this many rows or more).
+GRAMIAN_MIN_ROWS = 256

@@ -5,7 +5,7 @@ import contextlib
 import numba
 import numpy as np
 
-from ._config import GRAMIAN_CHUNKS, MAX_CHUNKS
+from ._config import GRAMIAN_CHUNKS, MAX_CHUNKS, MIN_CHUNK_WORK
 
 try:  # optional: limits BLAS pools so they do not oversubscribe Numba's
     from threadpoolctl import threadpool_limits
@@ -58,7 +58,7 @@ def dynamic_schedule():
     return numba.parallel_chunksize(1)
 
 
-def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS):
+def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS, min_work=MIN_CHUNK_WORK):
     """Split rows into contiguous chunks of about equal work.
 
     The work of row ``i`` is taken as ``nnz_i + row_cost``, so rows with few
@@ -72,6 +72,8 @@ def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS):
         Fixed work per row, in units of one stored entry.
     max_chunks : int
         Upper bound on the number of chunks.
+    min_work : float
+        Fewer chunks where each would carry less than this work (small data).
 
     Returns
     -------
@@ -82,18 +84,20 @@ def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS):
     n_rows = len(indptr) - 1
     if n_rows <= 0:
         return np.zeros(1, dtype=np.int64)
-    n_chunks = int(min(n_rows, max_chunks))
     cumulative = indptr[1:].astype(np.float64) + row_cost * np.arange(1, n_rows + 1)
+    by_work = max(1, int(cumulative[-1] // min_work)) if min_work > 0 else n_rows
+    n_chunks = int(min(n_rows, max_chunks, by_work))
     targets = cumulative[-1] * np.arange(1, n_chunks) / n_chunks
     inner = np.searchsorted(cumulative, targets, side="left") + 1
     bounds = np.concatenate(([0], inner, [n_rows])).astype(np.int64)
     return np.unique(bounds)
 
 
-def uniform_chunks(n_rows, n_chunks=GRAMIAN_CHUNKS):
-    """Boundaries of at most ``n_chunks`` contiguous chunks of equal row count.
+def uniform_chunks(n_rows, n_chunks=GRAMIAN_CHUNKS, min_rows=1):
+    """Boundaries of at most ``n_chunks`` contiguous chunks of equal row count,
+    each of at least ``min_rows`` rows where there are that many.
 
     Depends only on ``n_rows``, never on the thread count.
     """
-    n_chunks = max(1, min(n_rows, n_chunks))
+    n_chunks = max(1, min(n_rows // max(min_rows, 1), n_chunks))
     return np.unique(np.linspace(0, n_rows, n_chunks + 1).round().astype(np.int64))

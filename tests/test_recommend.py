@@ -110,12 +110,16 @@ def test_recommend_new_excludes_seen_items(fitted):
 def test_row_chunks_cover_rows_in_order(row_cost):
     counts = np.random.default_rng(0).integers(0, 100, size=1000)
     indptr = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
-    bounds = row_chunks(indptr, row_cost, max_chunks=16)
+    bounds = row_chunks(indptr, row_cost, max_chunks=16, min_work=0)
     assert bounds[0] == 0 and bounds[-1] == 1000
     assert np.all(np.diff(bounds) > 0)
     work = np.add.reduceat(counts + row_cost, bounds[:-1])
     assert work.max() <= 1.5 * work.mean() + 100 + row_cost
     assert len(row_chunks(np.zeros(1, dtype=np.int64))) == 1
+    # small data: no chunk carries less than min_work, however many rows
+    few = row_chunks(indptr, row_cost, max_chunks=16, min_work=work.sum() / 3.5)
+    assert len(few) - 1 == 3
+    assert len(row_chunks(indptr, row_cost, max_chunks=16, min_work=1e12)) - 1 == 1
 
 
 def test_popularity_recommends_most_interacted_unseen_items():

@@ -27,7 +27,7 @@ def _row_problem(d, dtype, seed=0, m=60, n=40):
     G = (other.astype(np.float64) * col_weights[:, None]).T @ other.astype(np.float64)
     args = (indptr, X.indices.astype(np.int32), X.data.astype(dtype),
             (1.0 + 2.0 * X.data).astype(dtype), other, G, 0.7, rng.random(m) + 0.5,
-            col_weights, np.full(m, 0.3), row_chunks(indptr, 4.0))
+            col_weights, np.full(m, 0.3), row_chunks(indptr, 4.0, min_work=0))
     start = rng.standard_normal((m, d)).astype(dtype)
     return args, start
 

@@ -181,13 +181,16 @@ def test_float32_and_float64_fits_agree(small_matrix, solver):
     np.testing.assert_allclose(pred32, pred64, atol=1e-3 * np.abs(pred64).max())
 
 
-def test_fit_is_bit_identical_for_any_thread_count(small_matrix):
+def test_fit_is_bit_identical_for_any_thread_count():
     import numba
+    X = random_interactions(2000, 800, 0.02, seed=4)
+    _, problem = fastwmf.WALS(factors=4)._prepare(X)
+    assert len(problem.users.chunks) > 4 and len(problem.users.gram_chunks) > 4
     results = []
     for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
         for solver in ("cholesky", "cg"):
             model = fastwmf.WALS(factors=4, iterations=4, solver=solver, random_state=9,
-                                 num_threads=threads).fit(small_matrix)
+                                 num_threads=threads).fit(X)
             results.append((solver, model.user_factors_, model.item_factors_,
                             model.loss_history_))
     for solver in ("cholesky", "cg"):

@@ -27,8 +27,9 @@ def weighted_gramian(factors, weights, chunk_bounds):
     d = factors.shape[1]
     partial = np.zeros((max(n_chunks, 1), d, d))
     for c in prange(n_chunks):
-        block = np.empty((GRAMIAN_BLOCK_ROWS, d))
-        scaled = np.empty((GRAMIAN_BLOCK_ROWS, d))
+        rows_max = min(GRAMIAN_BLOCK_ROWS, chunk_bounds[c + 1] - chunk_bounds[c])
+        block = np.empty((rows_max, d))
+        scaled = np.empty((rows_max, d))
         for start in range(chunk_bounds[c], chunk_bounds[c + 1], GRAMIAN_BLOCK_ROWS):
             stop = min(start + GRAMIAN_BLOCK_ROWS, chunk_bounds[c + 1])
             rows = stop - start

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._config import GRAMIAN_MIN_ROWS
 from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
@@ -87,7 +88,7 @@ class Problem:
             row_reg=frequency_scaled_regularization(
                 regularization, nu, user_counts, w0, user_weights, item_weights.sum()),
             chunks=row_chunks(data.indptr, row_cost),
-            gram_chunks=uniform_chunks(m),
+            gram_chunks=uniform_chunks(m, min_rows=GRAMIAN_MIN_ROWS),
         )
         items = Side(
             indptr=item_indptr,
@@ -98,7 +99,7 @@ class Problem:
             row_reg=frequency_scaled_regularization(
                 regularization, nu, item_counts, w0, item_weights, user_weights.sum()),
             chunks=row_chunks(item_indptr, row_cost),
-            gram_chunks=uniform_chunks(n),
+            gram_chunks=uniform_chunks(n, min_rows=GRAMIAN_MIN_ROWS),
         )
         return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype))
 
