@@ -4,11 +4,15 @@ Public names only; nothing is compiled at import time (kernels compile on
 first use and are cached on disk).
 """
 
-from . import datasets, evaluation, weights
-from .io import ModelFileError, load_model, save_model
-from .models import SGD, DenseSVD, FactorModel, Popularity, TruncatedSVD, WALS
-from .models.base import NotFittedError
-from .weights import activity_weights, popularity_weights
+from . import _cache
+
+_cache.install()  # before any kernel module is imported: it picks the cache folder
+
+from . import datasets, evaluation, weights  # noqa: E402
+from .io import ModelFileError, load_model, save_model  # noqa: E402
+from .models import SGD, DenseSVD, FactorModel, Popularity, TruncatedSVD, WALS  # noqa: E402
+from .models.base import NotFittedError  # noqa: E402
+from .weights import activity_weights, popularity_weights  # noqa: E402
 
 __version__ = "0.1.0"
 

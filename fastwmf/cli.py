@@ -277,6 +277,19 @@ def cmd_demo(args):
     run_demo(quick=args.quick, factors=args.factors, threads=args.threads)
 
 
+def cmd_compile(args):
+    from ._cache import cache_dir
+    from .precompile import compile_kernels
+
+    def report(factors, dtype, part, seconds):
+        print(f"factors={factors:<4} {dtype:<8} {part:<8} {seconds:7.2f} s", flush=True)
+
+    started = time.perf_counter()
+    compile_kernels(args.factors, args.dtypes, args.parts, args.threads, report=report)
+    print(f"compiled in {time.perf_counter() - started:.1f} s; cache: "
+          f"{os.environ.get('NUMBA_CACHE_DIR') or cache_dir()}")
+
+
 # --------------------------------------------------------------- parser
 
 def _add_model_args(parser, with_model=True):
@@ -382,6 +395,21 @@ def build_parser():
     demo.add_argument("--threads", type=int, default=0,
                       help="Numba threads, 0 for all (default 0)")
     demo.set_defaults(handler=cmd_demo)
+
+    from .precompile import DEFAULT_DTYPES, DEFAULT_FACTORS, PARTS
+    comp = commands.add_parser(
+        "compile", help="compile the kernels ahead of time into the disk cache",
+        description="Run every fit and serving path once on tiny data so that Numba compiles "
+                    "its kernels for the given factor counts and dtypes and caches them "
+                    "(for CI images and containers).")
+    comp.add_argument("--factors", type=int, nargs="+", default=list(DEFAULT_FACTORS),
+                      help="factor counts (default %(default)s)")
+    comp.add_argument("--dtypes", nargs="+", choices=("float32", "float64"),
+                      default=list(DEFAULT_DTYPES), help="factor dtypes (default float32)")
+    comp.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                      help="code paths (default all)")
+    comp.add_argument("--threads", type=int, default=0, help="Numba threads, 0 for all")
+    comp.set_defaults(handler=cmd_compile)
 
     from .bench import add_report_args, cmd_bench
     bench = commands.add_parser("bench", help="time the kernels: markdown tables and PNG plots",

@@ -1,0 +1,102 @@
+"""The package's Numba cache: one user-wide folder, keyed by all kernel sources."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numba.core.caching as caching
+
+import fastwmf
+from fastwmf import _cache
+from fastwmf.kernels import gramian
+
+FIT = textwrap.dedent("""
+    import fastwmf
+    from fastwmf.datasets import make_implicit_interactions
+    X = make_implicit_interactions(200, 50, 2_000, seed=0)
+    fastwmf.WALS(factors=3, iterations=1, solver="cg", calculate_loss=False).fit(X)
+""")
+
+
+def _env(**values):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(values)
+    return env
+
+
+def test_package_functions_get_the_package_locator(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTWMF_CACHE_DIR", str(tmp_path))
+    func = gramian.weighted_gramian.py_func
+    locator = _cache.PackageCacheLocator.from_function(func, gramian.__file__)
+    assert locator.get_cache_path() == str(tmp_path / "kernels")
+    assert (tmp_path / "kernels").is_dir()
+    assert locator.get_disambiguator() == str(func.__code__.co_firstlineno)
+    # functions outside the package are left to numba's own locators
+    assert _cache.PackageCacheLocator.from_function(test_package_functions_get_the_package_locator,
+                                                   __file__) is None
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
+    assert _cache.PackageCacheLocator in impl._locator_classes
+    before = list(impl._locator_classes)
+    _cache.install()
+    assert impl._locator_classes == before  # idempotent
+
+
+def test_cache_dir_follows_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("FASTWMF_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert _cache.cache_dir() == str(tmp_path / "fastwmf" / "numba")
+    monkeypatch.setenv("FASTWMF_CACHE_DIR", str(tmp_path / "mine"))
+    assert _cache.cache_dir() == str(tmp_path / "mine")
+
+
+def test_stamp_changes_with_any_kernel_source(tmp_path, monkeypatch):
+    # a copy of the package sources the hash reads, then one helper edited
+    package = tmp_path / "fastwmf"
+    shutil.copytree(os.path.join(_cache.PACKAGE_DIR, "kernels"), package / "kernels",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for name in _cache.SHARED_SOURCES:
+        shutil.copy(os.path.join(_cache.PACKAGE_DIR, name), package / name)
+    monkeypatch.setattr(_cache, "PACKAGE_DIR", str(package))
+    als = str(package / "kernels" / "als.py")
+    _cache._source_hash.cache_clear()
+    try:
+        before = _cache._source_hash(als)
+        _cache._source_hash.cache_clear()
+        assert _cache._source_hash(als) == before
+        with open(package / "kernels" / "rowblock.py", "a") as handle:
+            handle.write("\n# edited\n")
+        _cache._source_hash.cache_clear()
+        assert _cache._source_hash(als) != before
+    finally:
+        _cache._source_hash.cache_clear()
+
+
+def test_a_second_process_loads_what_the_first_compiled(tmp_path):
+    env = _env(FASTWMF_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-c", FIT], env=env, check=True, timeout=600)
+    written = sorted(p.name for p in (tmp_path / "kernels").iterdir())
+    assert any(name.startswith("als._cg_kernel") and name.endswith(".nbi") for name in written)
+    assert any(name.endswith(".nbc") for name in written)
+    # the second process compiles nothing: numba reports each dispatcher's cache hits
+    probe = FIT + textwrap.dedent("""
+        from fastwmf.kernels import als, gramian
+        kernel = als.compiled_kernels()[0]
+        assert kernel.stats.cache_misses == {} and sum(kernel.stats.cache_hits.values()) >= 1
+        assert sum(gramian.weighted_gramian.stats.cache_hits.values()) >= 1
+    """)
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=600)
+    assert sorted(p.name for p in (tmp_path / "kernels").iterdir()) == written
+
+
+def test_numba_cache_dir_still_takes_precedence(tmp_path):
+    env = _env(FASTWMF_CACHE_DIR=str(tmp_path / "ours"), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    subprocess.run([sys.executable, "-c", FIT], env=env, check=True, timeout=600)
+    assert not (tmp_path / "ours" / "kernels").exists() or not any(
+        (tmp_path / "ours" / "kernels").iterdir())
+    assert any((tmp_path / "numba").rglob("*.nbi"))
+
+
+def test_the_package_imports_without_compiling():
+    assert fastwmf.__version__
