@@ -7,6 +7,11 @@ Environment:
   ~1M), ``medium`` (~5M) or ``large`` (200,000 x 50,000, ~10M); see
   :data:`fastwmf.bench.SIZES`. The size is part of every benchmark's name, so
   a compare only matches runs of the same size.
+- ``FASTWMF_BENCH_SEED``: generator seed of the synthetic matrix (default
+  0). Every seed gives a matrix of the same shape and distribution, so
+  benchmark names do not carry it (a compare against a baseline of another
+  seed checks the figures on a fresh matrix); it is in the header and in
+  every result's ``extra_info`` (None for ml-100k).
 - ``FASTWMF_BENCH_THREADS``: Numba threads while timing (default all);
   BLAS gets one thread beside the Numba kernels and this many in the SVD
   baselines.
@@ -34,6 +39,7 @@ NOTE_KEYS = ("loss", "holdout_rmse")
 def pytest_configure(config):
     try:
         bench.bench_size()
+        bench.bench_seed()
         bench.bench_threads()
         bench.bench_rounds()
     except ValueError as exc:
@@ -45,7 +51,8 @@ def pytest_report_header(config):
     threads = bench.bench_threads()
     ml100k = bench.ml100k_path()
     return [
-        f"fastwmf benchmarks: size={size} {bench.SIZES[size]}, rounds={bench.bench_rounds()}",
+        f"fastwmf benchmarks: size={size} {bench.SIZES[size]}, seed={bench.bench_seed()}, "
+        f"rounds={bench.bench_rounds()}",
         f"fastwmf threads: numba={threads} of {numba.config.NUMBA_NUM_THREADS} "
         f"(layer {numba.config.THREADING_LAYER}); BLAS 1 beside Numba kernels, "
         f"{threads} in SVD baselines",
@@ -64,15 +71,18 @@ def rounds():
     return bench.bench_rounds()
 
 
+#: ml-100k with every rating set to 1, as an implicit-feedback user would pass it.
+ML100K_BINARY = "ml-100k-binary"
+
 _MATRICES = {}
 
 
 def _matrix(name):
     if name not in _MATRICES:
-        if name == "ml-100k":
+        if name in ("ml-100k", ML100K_BINARY):
             if bench.ml100k_path() is None:
                 pytest.skip("ml-100k.zip not found (../shared/datasets or FASTWMF_ML100K)")
-            _MATRICES[name] = bench.load_ml100k()
+            _MATRICES[name] = bench.load_ml100k(binarize=name == ML100K_BINARY)
         else:
             _MATRICES[name] = bench.bench_matrix(name)
     return _MATRICES[name]
@@ -90,6 +100,18 @@ def _selected_size():
 def dataset(request):
     """``(name, X)``: the synthetic matrix of the selected size, then ml-100k."""
     return request.param, _matrix(request.param)
+
+
+@pytest.fixture(scope="session", params=[_selected_size(), ML100K_BINARY])
+def feedback(request):
+    """``(name, X)``: the synthetic counts of the selected size, then ml-100k binarised."""
+    return request.param, _matrix(request.param)
+
+
+@pytest.fixture(scope="session")
+def ml100k_binary():
+    """``(name, X)``: ml-100k binarised (skips when the archive is absent)."""
+    return ML100K_BINARY, _matrix(ML100K_BINARY)
 
 
 @pytest.fixture(scope="session")
@@ -113,11 +135,19 @@ def measure(benchmark, threads, rounds):
     the same machine load, and the peer's median and the median of the
     per-round ratios (fastwmf / peer) are saved in ``extra_info``.
 
+    Whole fits may put in ``state`` their settings (``"params"``, a dict)
+    and ``"n_iter"`` (a callable giving the iterations of the last run);
+    they are saved as ``params``/``iterations`` and, for ``beside``,
+    ``peer_params``/``peer_iterations``. With both iteration counts the
+    seconds per iteration (each library's own count) and their ratio are saved
+    too, and the summary prints them.
+
     Returns the ``extra_info`` dict, where a test may add results (a loss,
     an RMSE) that the summary prints.
     """
     def run(case, data, group=None, rounds=rounds, beside=None, **info):
         info = dict(case.info(data, threads), **info)
+        info.setdefault("seed", bench.bench_seed() if data in bench.SIZES else None)
         benchmark.extra_info.update(info)
         benchmark.group = group or f"{data}: {case.name}"
         peer_times = []
@@ -134,6 +164,12 @@ def measure(benchmark, threads, rounds):
                         warm()
             benchmark.pedantic(case.run, rounds=rounds, iterations=1, warmup_rounds=0,
                                setup=before_each_round if beside is not None else None)
+        for prefix, ran in (("", case), ("peer_", beside)):
+            if ran is not None and "params" in ran.state:
+                benchmark.extra_info[prefix + "params"] = ", ".join(
+                    f"{key}={value!r}" for key, value in ran.state["params"].items())
+            if ran is not None and "n_iter" in ran.state:
+                benchmark.extra_info[prefix + "iterations"] = int(ran.state["n_iter"]())
         if benchmark.stats is not None:  # extra_info by reference: tests may add notes
             if peer_times:
                 ours = benchmark.stats.stats.data
@@ -143,9 +179,23 @@ def measure(benchmark, threads, rounds):
                     ratio=statistics.median(ours) / statistics.median(peer_times),
                     ratio_of_rounds=statistics.median(
                         a / b for a, b in zip(ours, peer_times)))
+                per_iteration(benchmark.extra_info, statistics.median(ours))
             RESULTS.append((benchmark.extra_info, benchmark.stats.stats.median))
         return benchmark.extra_info
     return run
+
+
+def per_iteration(info, median):
+    """Add seconds per iteration and their ratio to ``info`` of a whole fit beside a peer's.
+
+    Each library's fit seconds are divided by its own iteration count
+    (``iterations``, ``peer_iterations``); nothing is added without both.
+    """
+    if "iterations" in info and "peer_iterations" in info:
+        ours = median / info["iterations"]
+        theirs = info["peer_median"] / info["peer_iterations"]
+        info.update(seconds_per_iteration=ours, peer_seconds_per_iteration=theirs,
+                    ratio_per_iteration=ours / theirs)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -157,8 +207,9 @@ def pytest_terminal_summary(terminalreporter):
         return
     write = terminalreporter.write_line
     write("")
-    write("fastwmf vs peers, interleaved round by round (same matrix, threads and "
-          "hyperparameters; ratio < 1: fastwmf faster)")
+    write("fastwmf vs peers, interleaved round by round (same matrix and threads; same "
+          "hyperparameters but in defaults_fit, each library's defaults; ratio < 1: "
+          "fastwmf faster)")
     write("| case | data | d | threads | rounds | fastwmf median s | peer | peer median s "
           "| ratio of medians | median of round ratios | notes |")
     write("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -169,6 +220,23 @@ def pytest_terminal_summary(terminalreporter):
               f"| {r['peer_rounds']} | {r['median']:.4f} | {r['peer']} "
               f"| {r['peer_median']:.4f} | {r['ratio']:.2f} | {r['ratio_of_rounds']:.2f} "
               f"| {notes} |")
+    fits = [r for r in peers if "ratio_per_iteration" in r]
+    if fits:
+        write("")
+        write("whole fits per iteration (median fit seconds over each library's own "
+              "iterations; ratio < 1: fastwmf faster)")
+        write("| case | data | d | fastwmf iterations | fastwmf s/iteration | peer "
+              "| peer iterations | peer s/iteration | ratio per iteration | ratio of fits |")
+        write("|---|---|---|---|---|---|---|---|---|---|")
+        for r in fits:
+            write(f"| {r['case']} {r['variant']} | {r['data']} | {r['factors']} "
+                  f"| {r['iterations']} | {r['seconds_per_iteration']:.4f} | {r['peer']} "
+                  f"| {r['peer_iterations']} | {r['peer_seconds_per_iteration']:.4f} "
+                  f"| {r['ratio_per_iteration']:.2f} | {r['ratio']:.2f} |")
+        settings = {(r["case"], r["params"], r["peer"], r.get("peer_params", "")): None
+                    for r in fits if "params" in r}
+        for case, ours, peer, theirs in settings:
+            write(f"{case} settings (d as shown): fastwmf {ours}; {peer} {theirs}")
     for r in losses:
         write(f"same start, {r['iterations']} iterations, {r['variant']} d={r['factors']} on "
               f"{r['data']}: loss fastwmf {r['loss']:.7g}, implicit {r['implicit_loss']:.7g} "

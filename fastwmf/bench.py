@@ -3,7 +3,7 @@
 One definition of each timed case serves both the pytest-benchmark suite in
 ``benchmarks/`` (saved baselines, regression compare) and the report::
 
-    python -m fastwmf.bench --report [--out DIR] [--sizes mini,small] [--json FILE ...]
+    python -m fastwmf.bench --report [--out DIR] [--sizes mini,small] [--seed N] [--json FILE ...]
 
 which prints a markdown table of seconds per epoch (or per call) with the
 fitted scaling exponent ``p`` in ``seconds ~ nnz**p``, a quality-against-time
@@ -89,6 +89,9 @@ QUALITY_SVD_FACTORS = (8, 16, 32, 64)
 #: Rounds per timed case unless ``FASTWMF_BENCH_ROUNDS`` says otherwise.
 DEFAULT_ROUNDS = 3
 
+#: Generator seed of the synthetic matrices unless ``FASTWMF_BENCH_SEED`` says otherwise.
+DEFAULT_SEED = 0
+
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -128,6 +131,27 @@ def bench_rounds(rounds=None):
     return check_int(rounds, "rounds", low=1)
 
 
+def bench_seed(seed=None):
+    """Generator seed of the synthetic matrices: ``seed``, else ``$FASTWMF_BENCH_SEED``, else 0.
+
+    Raises
+    ------
+    ValueError
+        When the seed is not a non-negative integer; the message names
+        ``FASTWMF_BENCH_SEED`` and ``--seed``.
+    """
+    if seed is None:
+        seed = os.environ.get("FASTWMF_BENCH_SEED", str(DEFAULT_SEED))
+    try:
+        value = int(seed)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or value < 0 or (isinstance(seed, float) and seed != value):
+        raise ValueError(f"seed (FASTWMF_BENCH_SEED, --seed) must be a non-negative integer, "
+                         f"got {seed!r}")
+    return value
+
+
 def ml100k_path():
     """The MovieLens 100K archive: ``$FASTWMF_ML100K``, else ``../shared/datasets``.
 
@@ -165,9 +189,14 @@ def power_law_matrix(n_users, n_items, nnz, seed=0, tolerance=0.01, max_draws=5)
     return X
 
 
-def bench_matrix(size):
-    """The synthetic matrix of a named size (CSR, float64 counts)."""
-    return power_law_matrix(**SIZES[bench_size(size)], seed=0)
+def bench_matrix(size, seed=None):
+    """The synthetic matrix of a named size (CSR, float64 counts).
+
+    ``seed`` is the generator seed (default :func:`bench_seed`: 0 unless
+    ``$FASTWMF_BENCH_SEED`` is set); every seed gives a matrix of the same
+    shape and distribution, with stored entries within 1% of the nominal nnz.
+    """
+    return power_law_matrix(**SIZES[bench_size(size)], seed=bench_seed(seed))
 
 
 def dense_block(X, shape):
@@ -277,6 +306,33 @@ def als_epoch_case(X, factors=64, solver="cg", threads=None, **params):
                                  "basis": basis})
 
 
+def wals_fit_case(X, factors=64, threads=None, name="wals_fit", **params):
+    """A whole :meth:`fastwmf.WALS.fit` of a new estimator per run, setup included.
+
+    The estimator gets ``factors``, ``random_state=0``, ``num_threads`` and
+    ``params``; every other parameter is WALS's default at run time. Warmed
+    by a one-iteration fit of the same estimator on the same ``X``. The
+    variant is the estimator's solver; ``state["params"]`` holds its
+    parameters (bar the factors, threads and seed), ``state["n_iter"]()`` the
+    iterations of the last run and ``state["model"]`` its fitted estimator.
+    """
+    threads = bench_threads(threads)
+    settings = dict(params, factors=factors, random_state=0, num_threads=threads)
+    skip = ("factors", "random_state", "num_threads", "show_progress", "callback", "warm_start")
+    described = {key: value for key, value in WALS(**settings).get_params().items()
+                 if key not in skip}
+    state = {"params": described, "n_iter": lambda: state["model"].n_iter_}
+
+    def run():
+        state["model"] = WALS(**settings).fit(X)
+
+    def warm():
+        WALS(**dict(settings, iterations=1)).fit(X)
+
+    return Case(name, str(described["solver"]), factors, run, X.shape, X.nnz, warm=warm,
+                state=state)
+
+
 def sgd_state(X, factors, threads, **params):
     """``(params, state)`` of an SGD fit, built as :meth:`fastwmf.SGD.fit` does."""
     settings = dict(SGD_PARAMS, **params)
@@ -373,12 +429,16 @@ def time_case(case, threads, rounds=DEFAULT_ROUNDS):
 
 
 def run_timings(sizes=("mini", "small"), factors=64, threads=None, rounds=DEFAULT_ROUNDS,
-                log=None):
-    """Time the report's cases at each size; a list of record dicts."""
+                log=None, seed=None):
+    """Time the report's cases at each size; a list of record dicts.
+
+    ``seed`` is the generator seed of the matrices (default :func:`bench_seed`).
+    """
     threads = bench_threads(threads)
+    seed = bench_seed(seed)
     records = []
     for size in sizes:
-        X = bench_matrix(size)
+        X = bench_matrix(size, seed)
         block = dense_block(X, DENSE_BLOCKS[size])
         builders = [
             lambda: als_epoch_case(X, factors, "cholesky", threads),
@@ -391,7 +451,7 @@ def run_timings(sizes=("mini", "small"), factors=64, threads=None, rounds=DEFAUL
         for build in builders:
             case = build()
             stats = time_case(case, threads, rounds)
-            record = dict(case.info(size, threads), **stats)
+            record = dict(case.info(size, threads), seed=seed, **stats)
             records.append(record)
             if log is not None:
                 log(f"  {size:>6} {case.name:<14} {case.variant:<9} d={case.factors:<4} "
@@ -556,18 +616,20 @@ def quality_curves(train, test, factors=64, threads=None, k=10):
     return rows
 
 
-def quality_data(source="auto", seed=0):
+def quality_data(source="auto", seed=0, matrix_seed=None):
     """``(name, train, test)``: a per-user 20% holdout of binarised data.
 
     ``source``: ``"auto"`` (ml-100k when found, else the ``mini`` synthetic
     matrix), ``"ml-100k"``, a path to ``ml-100k.zip``, or a size name.
+    ``seed`` seeds the holdout, ``matrix_seed`` the synthetic matrix (default
+    :func:`bench_seed`).
     """
     from .evaluation import split_per_user
 
     if source == "auto":
         source = "ml-100k" if ml100k_path() else "mini"
     if source in SIZES:
-        X = bench_matrix(source)
+        X = bench_matrix(source, matrix_seed)
         X.data[:] = 1.0
         name = source
     elif source == "ml-100k":
@@ -664,6 +726,9 @@ def add_report_args(parser):
     parser.add_argument("--sizes", default="mini,small",
                         help=f"comma-separated synthetic sizes among {', '.join(SIZES)} "
                              f"(default mini,small)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help=f"generator seed of the synthetic matrices "
+                             f"(default $FASTWMF_BENCH_SEED or {DEFAULT_SEED})")
     parser.add_argument("--factors", type=int, default=64, help="latent dimension (default 64)")
     parser.add_argument("--rounds", type=int, default=None,
                         help=f"timed rounds per case, median reported "
@@ -690,6 +755,7 @@ def cmd_bench(args, out=None):
     rounds = bench_rounds(args.rounds)
     factors = check_int(args.factors, "factors", low=1)
     sizes = [bench_size(s.strip()) for s in args.sizes.split(",") if s.strip()]
+    seed = bench_seed(args.seed)
     if args.report:
         os.makedirs(args.out, exist_ok=True)
     say(f"fastwmf timing report: numba threads {threads}, rounds {rounds}, "
@@ -698,14 +764,14 @@ def cmd_bench(args, out=None):
         records = read_benchmark_json(args.json)
         source = "pytest-benchmark JSON: " + ", ".join(args.json)
     else:
-        say(f"timing sizes {', '.join(sizes)} (JIT warmed, medians) ...")
-        records = run_timings(sizes, factors, threads, rounds, log=say)
-        source = f"python -m fastwmf.bench, sizes {', '.join(sizes)}"
+        say(f"timing sizes {', '.join(sizes)}, matrix seed {seed} (JIT warmed, medians) ...")
+        records = run_timings(sizes, factors, threads, rounds, log=say, seed=seed)
+        source = f"python -m fastwmf.bench, sizes {', '.join(sizes)}, seed {seed}"
     series = scaling_series(records)
     sections = [f"## Seconds per epoch ({source})", "", timing_table(records), "",
                 "## Scaling: seconds ~ nnz^p", "", exponent_table(series), ""]
     if args.quality != "none":
-        quality_name, train, test = quality_data(args.quality)
+        quality_name, train, test = quality_data(args.quality, matrix_seed=seed)
         say(f"quality against time on {quality_name} ({train.nnz:,} training entries) ...")
         rows = quality_curves(train, test, factors, threads)
         sections += [f"## Quality against time ({quality_name} binarised, per-user 20% "

@@ -148,3 +148,25 @@ def test_power_law_matrix_lands_near_the_nominal_nnz():
     nnz = [1e5, 1e6, 1e7]
     assert fit_exponent(nnz, [2e-3 * n ** 1.1 for n in nnz]) == pytest.approx(1.1)
     assert np.isnan(fit_exponent([1e5, 1e5], [1.0, 2.0]))
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", ""])
+def test_bench_seed_rejects_a_bad_value(monkeypatch, value):
+    from fastwmf.bench import bench_seed
+
+    monkeypatch.setenv("FASTWMF_BENCH_SEED", value)
+    with pytest.raises(ValueError, match="FASTWMF_BENCH_SEED"):
+        bench_seed()
+    monkeypatch.delenv("FASTWMF_BENCH_SEED")
+    assert bench_seed() == 0
+    assert bench_seed("7") == 7
+
+
+def test_report_rejects_a_bad_seed(tmp_path):
+    env = dict(os.environ, FASTWMF_BENCH_SEED="x")
+    report = subprocess.run(
+        [sys.executable, "-m", "fastwmf.bench", "--json", str(tmp_path / "none.json"),
+         "--quality", "none"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert report.returncode == 2
+    assert "FASTWMF_BENCH_SEED" in report.stderr
