@@ -306,8 +306,8 @@ def _add_model_args(parser, with_model=True):
                        help="frequency-scaling exponent of the regularization (default 0)")
     group.add_argument("--iterations", type=int, default=15,
                        help="ALS iterations, or SGD epochs (default 15)")
-    group.add_argument("--solver", choices=("cholesky", "cg"), default="cholesky",
-                       help="WALS row solver (default cholesky)")
+    group.add_argument("--solver", choices=("cg", "cholesky"), default="cg",
+                       help="WALS row solver (default cg, as WALS)")
     group.add_argument("--cg-steps", type=int, default=3,
                        help="conjugate-gradient steps per row for --solver cg (default 3)")
     group.add_argument("--confidence", choices=("linear", "log"), default=None,

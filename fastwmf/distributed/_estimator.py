@@ -106,7 +106,7 @@ n_iter_, fit_time_
     """
 
     def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
-                 solver="cholesky", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
+                 solver="cg", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
                  dtype="float32", random_state=None, num_threads=0, show_progress=False,
                  callback=None, calculate_loss=True, warm_start=False, client=None,
                  n_blocks=None, exchange="full", callback_factors=True, checkpoint_path=None,
@@ -420,10 +420,10 @@ class _Run:
         p, q = _given_weights(user_weights, item_weights, data.shape)
         m, n = data.shape
         row_cost = self._row_cost()
-        user_bounds = row_chunks(data.indptr, row_cost, max_chunks=n_blocks)
+        user_bounds = row_chunks(data.indptr, row_cost, max_chunks=n_blocks, min_work=0)
         item_indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(data.indices, minlength=n), out=item_indptr[1:])
-        item_bounds = row_chunks(item_indptr, row_cost, max_chunks=n_blocks)
+        item_bounds = row_chunks(item_indptr, row_cost, max_chunks=n_blocks, min_work=0)
         user_layout, item_layout = self._layouts(data.shape, user_bounds, item_bounds, p, q)
         p_future, q_future = self._weights_futures(p, q)
         dtype = params["dtype"]
@@ -489,8 +489,8 @@ class _Run:
             indptr[1:len(c) + 1] = np.cumsum(c)
             indptr[len(c) + 1:] = indptr[len(c)]
             counts[role] = indptr
-        user_bounds = row_chunks(counts["user"], row_cost, max_chunks=n_blocks)
-        item_bounds = row_chunks(counts["item"], row_cost, max_chunks=n_blocks)
+        user_bounds = row_chunks(counts["user"], row_cost, max_chunks=n_blocks, min_work=0)
+        item_bounds = row_chunks(counts["item"], row_cost, max_chunks=n_blocks, min_work=0)
         user_layout, item_layout = self._layouts((m, n), user_bounds, item_bounds, p, q)
         p_future, q_future = self._weights_futures(p, q)
         splits = [self.submit(tasks.split_rows, r, user_bounds, name="split-rows", index=(i,))
