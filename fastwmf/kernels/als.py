@@ -41,11 +41,7 @@ GATHER_ROWS = 1024
 #: ``d x d`` one) for rows with at most this fraction of ``d`` entries. The
 #: flop counts cross near ``n = d``; the small system's factorisation runs at a
 #: lower rate (its size is not a compile-time constant), which moves the
-#: measured crossover down (single thread, d = 64, the bench's large matrix,
-#: user half-step in CPU cycles against the earlier kernel that factored every
-#: row's d x d system: limit 40 took 0.85x its cycles, limit 64 0.95x). Measured
-#: with a BLAS rank-n update; after the Gram tiles made the direct route cheaper,
-#: limits 28, 34 and 40 were within this machine's noise (19-23 G cycles).
+#: measured crossover down (benchmarks/README.md, "Kernel constants").
 WOODBURY_FRACTION = 0.625
 
 
@@ -89,10 +85,7 @@ def _chunk_sums(chunk_bounds):
 
 def _total(sums):
     """Add the per-chunk sums in chunk order (independent of the thread count)."""
-    total = np.zeros(3)
-    for row in sums:
-        total += row
-    return HalfStepSums(*(float(v) for v in total))
+    return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
 
 
 def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
@@ -500,8 +493,8 @@ def _cg_kernel(width, float_type):
                     if track:
                         for q in range(count):
                             pred[start + q] = dots[q]
-                    # unsigned: no negative-index wraparound (6% of the half-step's
-                    # instructions); the indices were validated at the boundary
+                    # unsigned: no negative-index wraparound code in the loop; the
+                    # indices were validated at the boundary
                     first = np.uint64(lo + start)
                     for q in range(np.uint64(count)):
                         e = first + q

@@ -2,8 +2,9 @@
 
 The exact ALS solver forms ``sum_q c_q s_q s_q^T`` for every row with more
 stored entries than the Woodbury route takes. A BLAS ``gemm`` per row does
-the whole ``d x d`` product and, for these short, thin operands, spends about
-40% of its time packing them (perf, d = 64). The product is symmetric, so
+the whole ``d x d`` product and, for these short, thin operands, spends much
+of its time packing them (benchmarks/README.md, "Kernel constants"). The
+product is symmetric, so
 only tiles on or above the diagonal are needed, and each tile's sums can
 stay in registers for the whole reduction over ``q``, reading the operands
 where they lie. Numba's loop vectoriser cannot keep an accumulator in a

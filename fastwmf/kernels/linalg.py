@@ -98,7 +98,8 @@ def cholesky_solve_spd(K, b, size):
     subtracts its outer product from the trailing rows over contiguous memory.
     Indices are unsigned, so Numba emits no negative-index wraparound and
     LLVM vectorises the loops although ``size`` is known only at run time
-    (1.1-2.2x faster for sizes 32-64 than the same code with signed indices).
+    (faster than the same code with signed indices: benchmarks/README.md,
+    "Kernel constants").
     """
     n = np.uint64(size)
     one = np.uint64(1)

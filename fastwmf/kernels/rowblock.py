@@ -14,12 +14,9 @@ from numba import njit
 from .._config import SERIAL
 from .prefetch import prefetch_row
 
-#: Rows :func:`gather_rows` prefetches ahead. On the 10M-entry benchmark (2
-#: threads, float32, epochs in interleaved rounds against no prefetch) 16 took
-#: 0.74x the CG epoch at d = 64, 0.80x at d = 128 and 0.93x the exact one at
-#: d = 64. At d = 128, 8 took 1.04x the time of 16, 4 about 1.12x and 32 1.09x;
-#: at d = 64, 32 the same as 16. Prefetching on into the chunk's next row as
-#: well took 0.99x (not kept).
+#: Rows :func:`gather_rows` prefetches ahead: far enough to overlap the cache
+#: misses of successive rows, near enough that the lines are still cached when
+#: read (chosen by measurement: benchmarks/README.md, "Kernel constants").
 GATHER_AHEAD = 16
 
 

@@ -4,7 +4,7 @@ Numba runs LLVM without its SLP vectoriser, and LLVM unrolls a loop whose
 trip count is known and short (up to about 16) into scalar code before its
 loop vectoriser runs. The SGD epoch's warm-up head (8 columns by default)
 would compile that way: its three sums and its update, written as loops,
-took 1.7x the instructions of the whole visit without a head. These
+would cost more instructions than the rest of the visit. These
 intrinsics load the head of a row as one ``<size x float>`` value instead.
 
 Callable from compiled code only, on C-contiguous 2-d float arrays with at

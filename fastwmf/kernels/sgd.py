@@ -35,10 +35,8 @@ from .specialise import exact_width
 USER_BLOCK_BYTES = 64 * 1024
 
 #: Bytes of the factor rows of one item block: its rows come from the shared
-#: cache on nearly every visit anyway; its 4 KB pages still fit the data TLB.
-#: On the 10M-entry benchmark (d = 64) blocks of 256 users x 4096 items took
-#: 0.91x (one thread) and 0.96x (two) the epoch time of 512 x 512 (medians
-#: of 15 and 25 interleaved rounds).
+#: cache on nearly every visit anyway; its 4 KB pages still fit the data TLB
+#: (wide item blocks beat square ones: benchmarks/README.md, "Kernel constants").
 ITEM_BLOCK_BYTES = 1024 * 1024
 
 #: At least this many user blocks (when there are rows enough), so that the
@@ -127,8 +125,8 @@ def visit_order(seed, tile, n):
     The tile is walked from a random start, forwards or backwards, wrapping
     around: ``start + s * step (mod n)`` for ``s = 0 .. n-1`` visits each of
     the ``n`` positions once. Neighbouring positions keep CSR order (users
-    ascending), which the hardware prefetcher follows; a random stride
-    instead (tried) took 1.85x as long per epoch on the 10M-entry benchmark.
+    ascending), which the hardware prefetcher follows; a random stride does
+    not (benchmarks/README.md, "Kernel constants").
     """
     h = _mix((seed & 0xFFFFFFFF) * 1_000_003 + tile)
     step = 1 if (h & 1) or n == 1 else n - 1
@@ -384,9 +382,8 @@ def _explicit_epoch_kernel(width, float_type, head):
     see :mod:`.rowhead`); vectors in that dtype, scalars in float64.
 
     Apart from the WMF epoch so that it carries none of the Gramian terms'
-    ``O(d^2)`` code: smaller and with fewer live values, it took 0.90x the time
-    of the combined kernel at 2 threads (10M-entry benchmark, d = 64, medians
-    of 15 interleaved rounds).
+    ``O(d^2)`` code: smaller and with fewer live values, it runs faster than a
+    combined kernel (benchmarks/README.md, "Kernel constants").
     """
     head_size = max(head, 1)  # 1: never used (one part); intrinsics need a size > 0
     row_size = max(width, head_size + 1)  # likewise where width is 0 (generic)

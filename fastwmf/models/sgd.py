@@ -96,10 +96,10 @@ class SGD(FactorModel):
         others keep their initial values but count in the predictions), and
         with AdaGrad those columns and the rest keep AdaGrad sums of their
         own: a rank-``warmup_factors`` start, after which the other columns
-        begin with fresh steps (LIBMF's scheme, with 8). On the 10M-entry
-        benchmark it cut the held-out RMSE after 20 epochs from 0.79 to 0.75,
-        at 1.04-1.14x the time per epoch. 0, or at least ``factors``, turns
-        it off.
+        begin with fresh steps (LIBMF's scheme, with 8). It lowers the held-out
+        RMSE reached in a given number of epochs for a few percent more time
+        per epoch (benchmarks/README.md, "Kernel constants"). 0, or at least
+        ``factors``, turns it off.
     init_scale : float, default 0.1
         Initial factors are normal with standard deviation
         ``init_scale / sqrt(factors)``, so initial predictions stay small for
