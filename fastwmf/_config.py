@@ -9,8 +9,23 @@ FASTMATH = frozenset({"nsz", "arcp", "contract", "afn", "reassoc"})
 #: Options for serial kernels.
 SERIAL = {"cache": True, "nogil": True, "fastmath": set(FASTMATH)}
 
+#: Options for a serial kernel that runs one chunk of a parallel task
+#: (:func:`fastwmf._threading.run_tasks`): NumPy's error model, as inside a
+#: ``prange`` loop, so a division by zero gives inf or NaN (caught by the
+#: fit's finite checks) rather than raising from a worker thread.
+CHUNK = dict(SERIAL, error_model="numpy")
+
+#: Numba's parallel passes, only the ``prange`` loop on: with every pass on,
+#: each array expression in a parallel kernel (``np.zeros``, ``a += b``, a
+#: slice assignment) becomes a parfor of its own, compiled as a separate
+#: gufunc, which tripled the compile time of a kernel and sped nothing up
+#: (the work is inside the ``prange`` loop, where nested parfors run serially).
+PARALLEL_PASSES = {"prange": True, "comprehension": False, "reduction": False,
+                   "inplace_binop": False, "setitem": False, "numpy": False,
+                   "stencil": False, "fusion": False}
+
 #: Options for kernels that run a ``prange`` loop.
-PARALLEL = dict(SERIAL, parallel=True)
+PARALLEL = dict(SERIAL, parallel=dict(PARALLEL_PASSES))
 
 #: Floating point types the factor matrices may have.
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -1,6 +1,10 @@
 """Thread-count control for Numba and BLAS, and work-balanced row chunking."""
 
 import contextlib
+import itertools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
@@ -42,6 +46,81 @@ def thread_limits(num_threads):
                 yield
     finally:
         numba.set_num_threads(previous)
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _forget_pool():
+    """In a forked child: the parent's helper threads do not exist there."""
+    global _POOL, _POOL_LOCK
+    _POOL = None
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def _pool():
+    """The process's helper threads for :func:`run_tasks` (started on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=max(max_threads() - 1, 1),
+                                       thread_name_prefix="fastwmf")
+        return _POOL
+
+
+def run_tasks(task, n_tasks):
+    """Call ``task(k)`` for ``k = 0 .. n_tasks-1`` on up to ``numba.get_num_threads()``
+    threads, handing out one ``k`` at a time.
+
+    For tasks that spend their time outside the GIL (BLAS, ``nogil`` kernels):
+    the thread count follows :func:`thread_limits` like Numba's ``prange``, but
+    nothing is compiled (a Numba ``prange`` kernel compiles for two to three
+    times as long as the same loop without it). The calling thread works too,
+    so nested or concurrent calls always finish. Each task must write outputs
+    of its own; the first exception raised by a task is re-raised here.
+
+    Parameters
+    ----------
+    task : callable
+        Takes the task index.
+    n_tasks : int
+    """
+    threads = min(numba.get_num_threads(), n_tasks)
+    if threads <= 1:
+        for k in range(n_tasks):
+            task(k)
+        return
+    counter = itertools.count()
+    lock = threading.Lock()
+    failures = []
+
+    def work():
+        while not failures:
+            with lock:
+                k = next(counter)
+            if k >= n_tasks:
+                return
+            try:
+                task(k)
+            except BaseException as error:  # noqa: B036 - re-raised by the caller
+                failures.append(error)
+                raise
+
+    pool = _pool()
+    helpers = [pool.submit(work) for _ in range(threads - 1)]
+    try:
+        work()
+    finally:
+        for helper in helpers:
+            if not helper.cancel():  # started: wait for its current task
+                helper.exception()
+    if failures:
+        raise failures[0]
 
 
 def dynamic_schedule():

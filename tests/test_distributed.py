@@ -297,10 +297,9 @@ def test_routed_exchange_sends_only_needed_rows(two_workers):
 def _kernel_signatures():
     from numba.core import types
 
-    from fastwmf.kernels import als, gramian, loss
+    from fastwmf.kernels import als, loss
     out = []
-    for kernel in (*als.compiled_kernels(), gramian.weighted_gramian,
-                   loss.observed_loss, loss.weighted_squared_norm):
+    for kernel in (*als.compiled_kernels(), loss.observed_loss, loss.weighted_squared_norm):
         for signature in kernel.signatures:
             out.append([(t.mutable, t.layout) for t in signature if isinstance(t, types.Array)])
     return out

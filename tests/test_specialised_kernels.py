@@ -124,8 +124,9 @@ def _exact_variant(args, width, gather_limit, woodbury_limit, out):
     rotated = args[4] @ rotation.astype(args[4].dtype)
     kernel = als._exact_kernel(width, args[4].dtype.type)
     sums = np.zeros((len(args[10]) - 1, 3))
-    kernel(*args[:4], rotated, values, basis, *args[6:], gather_limit, woodbury_limit, True,
-           sums, out)
+    for c in range(len(args[10]) - 1):
+        kernel(c, *args[:4], rotated, values, basis, *args[6:], gather_limit, woodbury_limit,
+               True, sums, out)
     return sums.sum(axis=0)
 
 

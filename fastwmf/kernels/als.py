@@ -13,10 +13,10 @@ import functools
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import PARALLEL
-from .._threading import dynamic_schedule
+from .._config import CHUNK
+from .._threading import run_tasks
 from .gramtile import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rotate import rotate_rows_parallel
@@ -145,11 +145,14 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     kernel = _exact_kernel(width, other.dtype.type)
     sums = _chunk_sums(chunk_bounds)
+    limit = woodbury_rows(d)
+    track = bool(track_observed)
     try:
-        with dynamic_schedule():
-            kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis, w0,
-                   row_weights, col_weights, row_reg, chunk_bounds, GATHER_ROWS,
-                   woodbury_rows(d), bool(track_observed), sums, out)
+        run_tasks(lambda c: kernel(c, indptr, indices, targets, confidence, rotated,
+                                   eigenvalues, basis, w0, row_weights, col_weights,
+                                   row_reg, chunk_bounds, GATHER_ROWS, limit, track,
+                                   sums, out),
+                  len(chunk_bounds) - 1)
     finally:
         if overwrite_other:
             rotate_rows_parallel(other, np.ascontiguousarray(rotation.T))
@@ -195,171 +198,169 @@ def _exact_kernel(width, float_type):
     tile_vectors = 2 if width and width % (2 * lanes) == 0 else 1
     tile_columns = tile_vectors * lanes
 
-    @njit(**PARALLEL)
-    def exact_kernel(indptr, indices, targets, confidence, rotated, eigenvalues, basis,
+    @njit(**CHUNK)
+    def exact_chunk(c, indptr, indices, targets, confidence, rotated, eigenvalues, basis,
                      w0, row_weights, col_weights, row_reg, chunk_bounds, gather_limit,
                      woodbury_limit, track, sums, out):
         d = rotated.shape[1]
         D = width if width else d
-        n_chunks = chunk_bounds.shape[0] - 1
-        for c in prange(n_chunks):
-            longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
-            cap = max(min(longest, gather_limit), 1)
-            short = max(min(longest, woodbury_limit, cap), 1)
-            block = np.zeros((cap, D), rotated.dtype)
-            scaled = np.zeros((cap, D), rotated.dtype)
-            update = np.empty((D, D), rotated.dtype)
-            coef = np.empty(cap)
-            rhs = np.empty(cap)
-            T = np.empty((short, D))
-            K = np.empty((short, short))
-            g = np.empty(short)
-            A = np.empty((D, D))
-            diag = np.empty(D)
-            inv_sqrt = np.empty(D)
-            b = np.empty(D)
-            z = np.empty(D)
-            observed = 0.0
-            penalty = 0.0
-            squares = 0.0
-            for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-                lo = indptr[i]
-                n = indptr[i + 1] - lo
-                wi = w0 * row_weights[i]
-                smallest = np.inf
-                largest = 0.0
+        longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
+        cap = max(min(longest, gather_limit), 1)
+        short = max(min(longest, woodbury_limit, cap), 1)
+        block = np.zeros((cap, D), rotated.dtype)
+        scaled = np.zeros((cap, D), rotated.dtype)
+        update = np.empty((D, D), rotated.dtype)
+        coef = np.empty(cap)
+        rhs = np.empty(cap)
+        T = np.empty((short, D))
+        K = np.empty((short, short))
+        g = np.empty(short)
+        A = np.empty((D, D))
+        diag = np.empty(D)
+        inv_sqrt = np.empty(D)
+        b = np.empty(D)
+        z = np.empty(D)
+        observed = 0.0
+        penalty = 0.0
+        squares = 0.0
+        for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
+            lo = indptr[i]
+            n = indptr[i + 1] - lo
+            wi = w0 * row_weights[i]
+            smallest = np.inf
+            largest = 0.0
+            for r in range(D):
+                diag[r] = wi * eigenvalues[r] + row_reg[i]
+                inv_sqrt[r] = 1.0 / np.sqrt(diag[r])
+                smallest = min(smallest, diag[r])
+                largest = max(largest, diag[r])
+                b[r] = 0.0
+            woodbury = n <= short and smallest > PIVOT_TOLERANCE * largest
+            if woodbury:
+                gather_rows(rotated, indices, lo, n, block, d)
+                for q in range(n):
+                    e = lo + q
+                    conf = np.float64(confidence[e])
+                    coef[q] = conf - wi * col_weights[indices[e]]
+                    rhs[q] = conf * np.float64(targets[e])
+                    woodbury = woodbury and coef[q] >= 0.0
+            # (solved inline: LLVM must see the constant D in the Cholesky loops)
+            if woodbury:
+                # T = C^(1/2) S D^(-1/2), K = I + T T^T (Woodbury):
+                # z = D^(-1/2) (y - T^T K^(-1) T y) with y = D^(-1/2) S^T rhs
+                for q in range(n):
+                    rq = rhs[q]
+                    for t in range(D):
+                        b[t] += rq * np.float64(block[q, t])
+                for t in range(D):
+                    b[t] *= inv_sqrt[t]
+                for q in range(n):
+                    sq = np.sqrt(coef[q])
+                    gq = 0.0
+                    for t in range(D):
+                        v = sq * np.float64(block[q, t]) * inv_sqrt[t]
+                        T[q, t] = v
+                        gq += v * b[t]
+                    g[q] = gq
+                # upper triangle of K, four rows of T against one at a time
+                for p in range(n):
+                    q = p
+                    while q + 4 <= n:
+                        k0 = 0.0
+                        k1 = 0.0
+                        k2 = 0.0
+                        k3 = 0.0
+                        for t in range(D):
+                            tp = T[p, t]
+                            k0 += T[q, t] * tp
+                            k1 += T[q + 1, t] * tp
+                            k2 += T[q + 2, t] * tp
+                            k3 += T[q + 3, t] * tp
+                        K[p, q] = k0
+                        K[p, q + 1] = k1
+                        K[p, q + 2] = k2
+                        K[p, q + 3] = k3
+                        q += 4
+                    while q < n:
+                        k0 = 0.0
+                        for t in range(D):
+                            k0 += T[q, t] * T[p, t]
+                        K[p, q] = k0
+                        q += 1
+                    K[p, p] += 1.0
+                cholesky_solve_spd(K, g, n)
+                for q in range(n):
+                    gq = g[q]
+                    for t in range(D):
+                        b[t] -= gq * T[q, t]
+                for t in range(D):
+                    b[t] *= inv_sqrt[t]
+            else:
+                # diag(D) + sum_j c'_j s_j s_j^T, its rank-n update summed in
+                # the factors' dtype per block of gathered rows
                 for r in range(D):
-                    diag[r] = wi * eigenvalues[r] + row_reg[i]
-                    inv_sqrt[r] = 1.0 / np.sqrt(diag[r])
-                    smallest = min(smallest, diag[r])
-                    largest = max(largest, diag[r])
-                    b[r] = 0.0
-                woodbury = n <= short and smallest > PIVOT_TOLERANCE * largest
-                if woodbury:
-                    gather_rows(rotated, indices, lo, n, block, d)
-                    for q in range(n):
-                        e = lo + q
+                    for s in range(D):
+                        A[r, s] = 0.0
+                    A[r, r] = diag[r]
+                for start in range(0, n, cap):
+                    count = min(cap, n - start)
+                    gather_rows(rotated, indices, lo + start, count, block, d)
+                    for q in range(count):
+                        e = lo + start + q
                         conf = np.float64(confidence[e])
-                        coef[q] = conf - wi * col_weights[indices[e]]
                         rhs[q] = conf * np.float64(targets[e])
-                        woodbury = woodbury and coef[q] >= 0.0
-                # (solved inline: LLVM must see the constant D in the Cholesky loops)
-                if woodbury:
-                    # T = C^(1/2) S D^(-1/2), K = I + T T^T (Woodbury):
-                    # z = D^(-1/2) (y - T^T K^(-1) T y) with y = D^(-1/2) S^T rhs
-                    for q in range(n):
+                        cq = float_type(conf - wi * col_weights[indices[e]])
+                        for t in range(D):
+                            scaled[q, t] = cq * block[q, t]
+                    for q in range(count):
                         rq = rhs[q]
                         for t in range(D):
                             b[t] += rq * np.float64(block[q, t])
-                    for t in range(D):
-                        b[t] *= inv_sqrt[t]
-                    for q in range(n):
-                        sq = np.sqrt(coef[q])
-                        gq = 0.0
-                        for t in range(D):
-                            v = sq * np.float64(block[q, t]) * inv_sqrt[t]
-                            T[q, t] = v
-                            gq += v * b[t]
-                        g[q] = gq
-                    # upper triangle of K, four rows of T against one at a time
-                    for p in range(n):
-                        q = p
-                        while q + 4 <= n:
-                            k0 = 0.0
-                            k1 = 0.0
-                            k2 = 0.0
-                            k3 = 0.0
-                            for t in range(D):
-                                tp = T[p, t]
-                                k0 += T[q, t] * tp
-                                k1 += T[q + 1, t] * tp
-                                k2 += T[q + 2, t] * tp
-                                k3 += T[q + 3, t] * tp
-                            K[p, q] = k0
-                            K[p, q + 1] = k1
-                            K[p, q + 2] = k2
-                            K[p, q + 3] = k3
-                            q += 4
-                        while q < n:
-                            k0 = 0.0
-                            for t in range(D):
-                                k0 += T[q, t] * T[p, t]
-                            K[p, q] = k0
-                            q += 1
-                        K[p, p] += 1.0
-                    cholesky_solve_spd(K, g, n)
-                    for q in range(n):
-                        gq = g[q]
-                        for t in range(D):
-                            b[t] -= gq * T[q, t]
-                    for t in range(D):
-                        b[t] *= inv_sqrt[t]
-                else:
-                    # diag(D) + sum_j c'_j s_j s_j^T, its rank-n update summed in
-                    # the factors' dtype per block of gathered rows
+                    if D % tile_columns == 0:
+                        # the tiles on or above the diagonal (all that is read)
+                        for r0 in range(0, D, TILE_ROWS):
+                            for c0 in range(r0 // tile_columns * tile_columns, D,
+                                            tile_columns):
+                                gram_tile(update, scaled, block, count, r0, c0,
+                                          TILE_ROWS, tile_vectors)
+                    else:
+                        update[:, :] = np.dot(scaled[:count].T, block[:count])
                     for r in range(D):
-                        for s in range(D):
-                            A[r, s] = 0.0
-                        A[r, r] = diag[r]
-                    for start in range(0, n, cap):
-                        count = min(cap, n - start)
+                        for s in range(r, D):
+                            A[r, s] += update[r, s]
+                cholesky_solve_upper(A, b, D)
+            if track:
+                # predictions of the solved row, in the eigenbasis
+                for start in range(0, n, cap):
+                    count = min(cap, n - start)
+                    if n > cap:
                         gather_rows(rotated, indices, lo + start, count, block, d)
-                        for q in range(count):
-                            e = lo + start + q
-                            conf = np.float64(confidence[e])
-                            rhs[q] = conf * np.float64(targets[e])
-                            cq = float_type(conf - wi * col_weights[indices[e]])
-                            for t in range(D):
-                                scaled[q, t] = cq * block[q, t]
-                        for q in range(count):
-                            rq = rhs[q]
-                            for t in range(D):
-                                b[t] += rq * np.float64(block[q, t])
-                        if D % tile_columns == 0:
-                            # the tiles on or above the diagonal (all that is read)
-                            for r0 in range(0, D, TILE_ROWS):
-                                for c0 in range(r0 // tile_columns * tile_columns, D,
-                                                tile_columns):
-                                    gram_tile(update, scaled, block, count, r0, c0,
-                                              TILE_ROWS, tile_vectors)
-                        else:
-                            update[:, :] = np.dot(scaled[:count].T, block[:count])
-                        for r in range(D):
-                            for s in range(r, D):
-                                A[r, s] += update[r, s]
-                    cholesky_solve_upper(A, b, D)
-                if track:
-                    # predictions of the solved row, in the eigenbasis
-                    for start in range(0, n, cap):
-                        count = min(cap, n - start)
-                        if n > cap:
-                            gather_rows(rotated, indices, lo + start, count, block, d)
-                        for q in range(count):
-                            e = lo + start + q
-                            pred = 0.0
-                            for t in range(D):
-                                pred += np.float64(block[q, t]) * b[t]
-                            err = np.float64(targets[e]) - pred
-                            observed += (np.float64(confidence[e]) * err * err
-                                         - wi * col_weights[indices[e]] * pred * pred)
+                    for q in range(count):
+                        e = lo + start + q
+                        pred = 0.0
+                        for t in range(D):
+                            pred += np.float64(block[q, t]) * b[t]
+                        err = np.float64(targets[e]) - pred
+                        observed += (np.float64(confidence[e]) * err * err
+                                     - wi * col_weights[indices[e]] * pred * pred)
+            for t in range(D):
+                z[t] = 0.0
+            for r in range(D):
+                br = b[r]
                 for t in range(D):
-                    z[t] = 0.0
-                for r in range(D):
-                    br = b[r]
-                    for t in range(D):
-                        z[t] += br * basis[r, t]
-                norm = 0.0
-                for t in range(d):
-                    out[i, t] = z[t]
-                    stored = np.float64(out[i, t])
-                    norm += stored * stored
-                squares += norm
-                penalty += row_reg[i] * norm
-            sums[c, 0] = observed
-            sums[c, 1] = penalty
-            sums[c, 2] = squares
+                    z[t] += br * basis[r, t]
+            norm = 0.0
+            for t in range(d):
+                out[i, t] = z[t]
+                stored = np.float64(out[i, t])
+                norm += stored * stored
+            squares += norm
+            penalty += row_reg[i] * norm
+        sums[c, 0] = observed
+        sums[c, 1] = penalty
+        sums[c, 2] = squares
 
-    return exact_kernel
+    return exact_chunk
 
 
 def half_step_cg(indptr, indices, targets, confidence, other, gramian,
@@ -437,10 +438,11 @@ def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenva
     diagonal[:d] = eigenvalues[:d]
     kernel = _cg_kernel(width, other.dtype.type)
     sums = _chunk_sums(chunk_bounds)
-    with dynamic_schedule():  # chunks to whichever thread is free
-        kernel(indptr, indices, targets, confidence, other, diagonal, w0, row_weights,
-               col_weights, row_reg, chunk_bounds, gather_limit, cg_steps,
-               bool(track_observed), sums, out)
+    track = bool(track_observed)
+    run_tasks(lambda c: kernel(c, indptr, indices, targets, confidence, other, diagonal,
+                               w0, row_weights, col_weights, row_reg, chunk_bounds,
+                               gather_limit, cg_steps, track, sums, out),
+              len(chunk_bounds) - 1)
     return _total(sums)
 
 
@@ -452,127 +454,126 @@ def _cg_kernel(width, float_type):
     time value)."""
     _KERNEL_KEYS.append(("cg", width, float_type))
 
-    @njit(**PARALLEL)
-    def cg_kernel(indptr, indices, targets, confidence, other, diagonal,
-                  w0, row_weights, col_weights, row_reg, chunk_bounds,
-                  gather_limit, cg_steps, track, sums, out):
+    @njit(**CHUNK)
+    def cg_chunk(c, indptr, indices, targets, confidence, other, diagonal,
+                 w0, row_weights, col_weights, row_reg, chunk_bounds,
+                 gather_limit, cg_steps, track, sums, out):
+        """Solve the rows of chunk ``c`` and store the chunk's sums in ``sums[c]``."""
         d = other.shape[1]
         D = width if width else d
         zero = float_type(0.0)
-        n_chunks = chunk_bounds.shape[0] - 1
-        for c in prange(n_chunks):
-            longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
-            cap = max(min(longest, gather_limit), 1)
-            block = np.zeros((cap, D), other.dtype)
-            coef = np.empty(max(longest, 1), other.dtype)
-            dots = np.empty(cap, other.dtype)
-            x = np.zeros(D, other.dtype)
-            r = np.empty(D, other.dtype)
-            p = np.empty(D, other.dtype)
-            Ap = np.empty(D, other.dtype)
-            tracked = max(longest, 1) if track else 1
-            pred = np.empty(tracked)   # y_j . x, updated with x
-            moved = np.empty(tracked)  # y_j . p of the current step
-            observed = 0.0
-            penalty = 0.0
-            squares = 0.0
-            for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-                lo = indptr[i]
-                n = indptr[i + 1] - lo
-                wi = w0 * row_weights[i]
-                w_f = float_type(wi)
-                reg_f = float_type(row_reg[i])
-                for t in range(d):
-                    x[t] = out[i, t]
-                # r = b - A x in one pass over the row, gathering it on the way
-                diagonal_apply(diagonal, x, -w_f, -reg_f, r, D)
+        longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
+        cap = max(min(longest, gather_limit), 1)
+        block = np.zeros((cap, D), other.dtype)
+        coef = np.empty(max(longest, 1), other.dtype)
+        dots = np.empty(cap, other.dtype)
+        x = np.zeros(D, other.dtype)
+        r = np.empty(D, other.dtype)
+        p = np.empty(D, other.dtype)
+        Ap = np.empty(D, other.dtype)
+        tracked = max(longest, 1) if track else 1
+        pred = np.empty(tracked)   # y_j . x, updated with x
+        moved = np.empty(tracked)  # y_j . p of the current step
+        observed = 0.0
+        penalty = 0.0
+        squares = 0.0
+        for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
+            lo = indptr[i]
+            n = indptr[i + 1] - lo
+            wi = w0 * row_weights[i]
+            w_f = float_type(wi)
+            reg_f = float_type(row_reg[i])
+            for t in range(d):
+                x[t] = out[i, t]
+            # r = b - A x in one pass over the row, gathering it on the way
+            diagonal_apply(diagonal, x, -w_f, -reg_f, r, D)
+            for start in range(0, n, cap):
+                count = min(cap, n - start)
+                gather_rows(other, indices, lo + start, count, block, d)
+                rows_dot(block, count, x, dots, D, zero)
+                if track:
+                    for q in range(count):
+                        pred[start + q] = dots[q]
+                # unsigned: no negative-index wraparound code in the loop; the
+                # indices were validated at the boundary
+                first = np.uint64(lo + start)
+                for q in range(np.uint64(count)):
+                    e = first + q
+                    conf = np.float64(confidence[e])
+                    cq = conf - wi * col_weights[np.uint64(indices[e])]
+                    coef[np.uint64(start) + q] = cq
+                    dots[q] = float_type(conf * np.float64(targets[e])
+                                         - cq * np.float64(dots[q]))
+                rows_axpy(block, count, dots, r, D)
+            resident = n <= cap
+            rs = 0.0
+            for t in range(D):
+                p[t] = r[t]
+                rs += np.float64(r[t]) * np.float64(r[t])
+            rs_stop = CG_RESIDUAL_TOLERANCE * rs
+            max_curvature = 0.0
+            for _ in range(cg_steps):
+                # written so that NaN also stops: a warm start near 0 decays
+                # into subnormals, where rounded dot products can reach 0 or NaN
+                if not (rs > rs_stop and rs > CG_TINY):
+                    break
+                diagonal_apply(diagonal, p, w_f, reg_f, Ap, D)
                 for start in range(0, n, cap):
                     count = min(cap, n - start)
-                    gather_rows(other, indices, lo + start, count, block, d)
-                    rows_dot(block, count, x, dots, D, zero)
+                    if not resident:
+                        gather_rows(other, indices, lo + start, count, block, d)
+                    rows_dot(block, count, p, dots, D, zero)
                     if track:
                         for q in range(count):
-                            pred[start + q] = dots[q]
-                    # unsigned: no negative-index wraparound code in the loop; the
-                    # indices were validated at the boundary
-                    first = np.uint64(lo + start)
-                    for q in range(np.uint64(count)):
-                        e = first + q
-                        conf = np.float64(confidence[e])
-                        cq = conf - wi * col_weights[np.uint64(indices[e])]
-                        coef[np.uint64(start) + q] = cq
-                        dots[q] = float_type(conf * np.float64(targets[e])
-                                             - cq * np.float64(dots[q]))
-                    rows_axpy(block, count, dots, r, D)
-                resident = n <= cap
-                rs = 0.0
+                            moved[start + q] = dots[q]
+                    for q in range(count):
+                        dots[q] *= coef[start + q]
+                    rows_axpy(block, count, dots, Ap, D)
+                pAp = 0.0
+                pp = 0.0
                 for t in range(D):
-                    p[t] = r[t]
-                    rs += np.float64(r[t]) * np.float64(r[t])
-                rs_stop = CG_RESIDUAL_TOLERANCE * rs
-                max_curvature = 0.0
-                for _ in range(cg_steps):
-                    # written so that NaN also stops: a warm start near 0 decays
-                    # into subnormals, where rounded dot products can reach 0 or NaN
-                    if not (rs > rs_stop and rs > CG_TINY):
-                        break
-                    diagonal_apply(diagonal, p, w_f, reg_f, Ap, D)
-                    for start in range(0, n, cap):
-                        count = min(cap, n - start)
-                        if not resident:
-                            gather_rows(other, indices, lo + start, count, block, d)
-                        rows_dot(block, count, p, dots, D, zero)
-                        if track:
-                            for q in range(count):
-                                moved[start + q] = dots[q]
-                        for q in range(count):
-                            dots[q] *= coef[start + q]
-                        rows_axpy(block, count, dots, Ap, D)
-                    pAp = 0.0
-                    pp = 0.0
-                    for t in range(D):
-                        pAp += np.float64(p[t]) * np.float64(Ap[t])
-                        pp += np.float64(p[t]) * np.float64(p[t])
-                    # a direction with no curvature relative to earlier ones is rounding
-                    # noise in the null space of a singular system: stepping along it diverges
-                    if not (pp > CG_TINY and pAp > 0.0):
-                        break
-                    curvature = pAp / pp
-                    max_curvature = max(max_curvature, curvature)
-                    if not (curvature > CG_CURVATURE_TOLERANCE * max_curvature):
-                        break
-                    alpha = float_type(rs / pAp)
-                    rs_new = 0.0
-                    for t in range(D):
-                        x[t] += alpha * p[t]
-                        r[t] -= alpha * Ap[t]
-                        rs_new += np.float64(r[t]) * np.float64(r[t])
-                    beta = float_type(rs_new / rs)
-                    for t in range(D):
-                        p[t] = r[t] + beta * p[t]
-                    rs = rs_new
-                    if track:
-                        step = np.float64(alpha)
-                        for q in range(n):
-                            pred[q] += step * moved[q]
-                norm = 0.0
-                for t in range(d):
-                    out[i, t] = x[t]
-                    norm += np.float64(x[t]) * np.float64(x[t])
-                squares += norm
-                penalty += row_reg[i] * norm
+                    pAp += np.float64(p[t]) * np.float64(Ap[t])
+                    pp += np.float64(p[t]) * np.float64(p[t])
+                # a direction with no curvature relative to earlier ones is rounding
+                # noise in the null space of a singular system: stepping along it diverges
+                if not (pp > CG_TINY and pAp > 0.0):
+                    break
+                curvature = pAp / pp
+                max_curvature = max(max_curvature, curvature)
+                if not (curvature > CG_CURVATURE_TOLERANCE * max_curvature):
+                    break
+                alpha = float_type(rs / pAp)
+                rs_new = 0.0
+                for t in range(D):
+                    x[t] += alpha * p[t]
+                    r[t] -= alpha * Ap[t]
+                    rs_new += np.float64(r[t]) * np.float64(r[t])
+                beta = float_type(rs_new / rs)
+                for t in range(D):
+                    p[t] = r[t] + beta * p[t]
+                rs = rs_new
                 if track:
+                    step = np.float64(alpha)
                     for q in range(n):
-                        e = lo + q
-                        conf = np.float64(confidence[e])
-                        err = np.float64(targets[e]) - pred[q]
-                        observed += (conf * err * err
-                                     - wi * col_weights[indices[e]] * pred[q] * pred[q])
-            sums[c, 0] = observed
-            sums[c, 1] = penalty
-            sums[c, 2] = squares
+                        pred[q] += step * moved[q]
+            norm = 0.0
+            for t in range(d):
+                out[i, t] = x[t]
+                norm += np.float64(x[t]) * np.float64(x[t])
+            squares += norm
+            penalty += row_reg[i] * norm
+            if track:
+                for q in range(n):
+                    e = lo + q
+                    conf = np.float64(confidence[e])
+                    err = np.float64(targets[e]) - pred[q]
+                    observed += (conf * err * err
+                                 - wi * col_weights[indices[e]] * pred[q] * pred[q])
+        sums[c, 0] = observed
+        sums[c, 1] = penalty
+        sums[c, 2] = squares
 
-    return cg_kernel
+    return cg_chunk
 
 
 def compiled_kernels():

@@ -1,17 +1,19 @@
 """Weighted Gramian ``F^T diag(w) F`` accumulated in float64."""
 
 import numpy as np
-from numba import njit, prange
 
-from .._config import PARALLEL
+from .._threading import run_tasks
 
-#: Rows copied to float64 and multiplied per BLAS call (bounds scratch memory).
-GRAMIAN_BLOCK_ROWS = 512
+#: Bytes of one float64 block of rows converted and multiplied per BLAS call
+#: (the block, its weighted copy and the product stay in the L2 cache).
+GRAMIAN_BLOCK_BYTES = 256 * 1024
 
 
-@njit(**PARALLEL)
 def weighted_gramian(factors, weights, chunk_bounds):
     """Return ``sum_r weights[r] * outer(factors[r], factors[r])`` as float64.
+
+    Each chunk of rows is summed block by block in BLAS products on
+    :func:`fastwmf._threading.run_tasks`'s threads (nothing to compile).
 
     Parameters
     ----------
@@ -23,29 +25,25 @@ def weighted_gramian(factors, weights, chunk_bounds):
         (see :func:`fastwmf._threading.uniform_chunks`): each holds a d x d
         partial.
     """
-    n_chunks = chunk_bounds.shape[0] - 1
+    n_chunks = len(chunk_bounds) - 1
     d = factors.shape[1]
+    block_rows = max(64, GRAMIAN_BLOCK_BYTES // (8 * max(d, 1)))
     partial = np.zeros((max(n_chunks, 1), d, d))
-    for c in prange(n_chunks):
-        rows_max = min(GRAMIAN_BLOCK_ROWS, chunk_bounds[c + 1] - chunk_bounds[c])
-        block = np.empty((rows_max, d))
-        scaled = np.empty((rows_max, d))
-        for start in range(chunk_bounds[c], chunk_bounds[c + 1], GRAMIAN_BLOCK_ROWS):
-            stop = min(start + GRAMIAN_BLOCK_ROWS, chunk_bounds[c + 1])
-            rows = stop - start
-            for r in range(rows):
-                w = weights[start + r]
-                for a in range(d):
-                    x = np.float64(factors[start + r, a])
-                    block[r, a] = x
-                    scaled[r, a] = w * x
-            partial[c] += np.dot(scaled[:rows].T, block[:rows])
-    out = np.zeros((d, d))
-    for c in range(n_chunks):
+    weights = np.asarray(weights, dtype=np.float64)
+
+    def chunk(c):
+        total = partial[c]
+        product = np.empty((d, d))
+        for start in range(chunk_bounds[c], chunk_bounds[c + 1], block_rows):
+            stop = min(start + block_rows, chunk_bounds[c + 1])
+            block = factors[start:stop].astype(np.float64)
+            scaled = np.multiply(factors[start:stop], weights[start:stop, None],
+                                 dtype=np.float64)
+            np.dot(scaled.T, block, out=product)
+            total += product
+
+    run_tasks(chunk, n_chunks)
+    out = partial[0].copy()
+    for c in range(1, n_chunks):
         out += partial[c]
-    for a in range(d):  # exact symmetry regardless of BLAS rounding
-        for b in range(a + 1, d):
-            s = 0.5 * (out[a, b] + out[b, a])
-            out[a, b] = s
-            out[b, a] = s
-    return out
+    return 0.5 * (out + out.T)  # exactly symmetric regardless of BLAS rounding

@@ -1,33 +1,38 @@
 """Change of basis of factor rows, in place and in parallel."""
 
 import numpy as np
-from numba import njit, prange
 
-from .._config import PARALLEL
+from .._threading import run_tasks
 
-#: Rows per block of :func:`rotate_rows_parallel`: a block and its product
-#: stay in the L2 cache at d = 256 in float64.
-ROTATE_BLOCK_ROWS = 256
+#: Bytes of one block of rows of :func:`rotate_rows_parallel`: a block and its
+#: product stay in the L2 cache.
+ROTATE_BLOCK_BYTES = 256 * 1024
 
 
-@njit(**PARALLEL)
-def _rotate_blocks(rows, rotation, block_rows):
-    m = rows.shape[0]
-    n_blocks = (m + block_rows - 1) // block_rows
-    for b in prange(n_blocks):
+def rotate_rows_parallel(rows, rotation, block_rows=None):
+    """``rows[:] = rows @ rotation`` in place, blocks of rows on several threads.
+
+    Each block is one BLAS product on :func:`fastwmf._threading.run_tasks`'s
+    threads; under a BLAS limit of one thread (as in a fit, see
+    :func:`fastwmf._threading.thread_limits`) each product runs on one core
+    (the result is the same either way). Returns ``rows``.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (m, d), C-contiguous
+    rotation : ndarray, shape (d, d), of ``rows``' dtype
+    block_rows : int, optional
+        Rows per block (default: :data:`ROTATE_BLOCK_BYTES` of them).
+    """
+    m, d = rows.shape
+    if block_rows is None:
+        block_rows = max(16, ROTATE_BLOCK_BYTES // (rows.itemsize * max(d, 1)))
+    n_blocks = -(-m // block_rows)
+
+    def block(b):
         start = b * block_rows
         stop = min(start + block_rows, m)
         rows[start:stop] = np.dot(rows[start:stop], rotation)
 
-
-def rotate_rows_parallel(rows, rotation, block_rows=ROTATE_BLOCK_ROWS):
-    """``rows[:] = rows @ rotation`` in place, blocks of rows on Numba's threads.
-
-    Each block is one BLAS product; under a BLAS limit of one thread (as in a
-    fit, see :func:`fastwmf._threading.thread_limits`) the work runs on Numba's
-    threads alone, otherwise each of them may also start BLAS threads (the
-    result is the same). Returns ``rows``.
-    """
-    if rows.shape[0]:
-        _rotate_blocks(rows, rotation, block_rows)
+    run_tasks(block, n_blocks)
     return rows
