@@ -42,6 +42,14 @@ MAX_INDEX = np.iinfo(np.int32).max
 #: chunk's scratch and task overhead would otherwise outweigh its rows.
 MIN_CHUNK_WORK = 4096
 
+#: Fewest units of work (multiply-adds) per task of a row-parallel kernel
+#: such as top-k or the ranking metrics: a task is one call into compiled
+#: code from Python, which costs microseconds.
+TASK_MIN_WORK = 1 << 18
+
+#: Most tasks one row-parallel call is split into.
+TASK_MAX_CHUNKS = 256
+
 #: Row chunks of a Gramian; each holds a d x d float64 partial sum.
 GRAMIAN_CHUNKS = 32
 

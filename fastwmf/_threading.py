@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
-from ._config import GRAMIAN_CHUNKS, MAX_CHUNKS, MIN_CHUNK_WORK
+from ._config import (
+    GRAMIAN_CHUNKS, MAX_CHUNKS, MIN_CHUNK_WORK, TASK_MAX_CHUNKS, TASK_MIN_WORK)
 
 try:  # optional: limits BLAS pools so they do not oversubscribe Numba's
     from threadpoolctl import threadpool_limits
@@ -170,6 +171,25 @@ def row_chunks(indptr, row_cost=1.0, max_chunks=MAX_CHUNKS, min_work=MIN_CHUNK_W
     inner = np.searchsorted(cumulative, targets, side="left") + 1
     bounds = np.concatenate(([0], inner, [n_rows])).astype(np.int64)
     return np.unique(bounds)
+
+
+def work_chunks(n_rows, row_cost, min_work=TASK_MIN_WORK, max_chunks=TASK_MAX_CHUNKS):
+    """Boundaries of contiguous chunks of rows of equal cost for :func:`run_tasks`.
+
+    Each chunk carries at least ``min_work`` units (a chunk is one call into a
+    compiled kernel, which costs some microseconds), and there are at most
+    ``max_chunks``. Depends only on the arguments, never on the thread count.
+
+    Parameters
+    ----------
+    n_rows : int
+    row_cost : float
+        Work per row (e.g. multiply-adds).
+    min_work, max_chunks : float, int
+    """
+    by_work = int(n_rows * max(row_cost, 1.0) // max(min_work, 1.0))
+    n_chunks = max(1, min(n_rows, max_chunks, by_work))
+    return np.unique(np.linspace(0, n_rows, n_chunks + 1).round().astype(np.int64))
 
 
 def uniform_chunks(n_rows, n_chunks=GRAMIAN_CHUNKS, min_rows=1):

@@ -6,9 +6,10 @@ float64 whatever the factor dtype.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import PARALLEL
+from .._config import CHUNK
+from .._threading import run_tasks, work_chunks
 from .topk import _sift_down, offer
 
 #: Columns of the per-user ranking output, in this order.
@@ -23,7 +24,6 @@ _RELEVANT = 2   # a test item outside train
 _AUC_LINEAR_MAX = 96
 
 
-@njit(**PARALLEL)
 def ranking_metrics(users, user_factors, item_factors, train_indptr, train_indices,
                     test_indptr, test_indices, ks, want_auc, out, out_relevant, out_auc,
                     covered):
@@ -62,13 +62,26 @@ def ranking_metrics(users, user_factors, item_factors, train_indptr, train_indic
         items (other entries are left as they are). Threads may store 1 into
         one byte at once, which gives the same result in any order.
     """
+    bounds = work_chunks(len(users), item_factors.shape[0] * (item_factors.shape[1] + 1))
+    run_tasks(lambda c: _ranking_metrics_chunk(
+        bounds[c], bounds[c + 1], users, user_factors, item_factors, train_indptr,
+        train_indices, test_indptr, test_indices, ks, want_auc, out, out_relevant, out_auc,
+        covered), len(bounds) - 1)
+
+
+@njit(**CHUNK)
+def _ranking_metrics_chunk(start, stop, users, user_factors, item_factors, train_indptr,
+                           train_indices, test_indptr, test_indices, ks, want_auc, out,
+                           out_relevant, out_auc, covered):
+    """:func:`ranking_metrics` for ``users[start:stop]``."""
     n_items = item_factors.shape[0]
     d = item_factors.shape[1]
     n_ks = ks.shape[0]
     kmax = ks[n_ks - 1]
-    for b in prange(users.shape[0]):
+    state = np.empty(n_items, dtype=np.int8)
+    for b in range(start, stop):
         u = users[b]
-        state = np.zeros(n_items, dtype=np.int8)
+        state[:] = _CANDIDATE
         for p in range(train_indptr[u], train_indptr[u + 1]):
             state[train_indices[p]] = _TRAIN
         n_candidates = n_items - (train_indptr[u + 1] - train_indptr[u])
@@ -166,7 +179,6 @@ def ranking_metrics(users, user_factors, item_factors, train_indptr, train_indic
             out_auc[b] = twice_correct / (2.0 * n_relevant * n_negative)
 
 
-@njit(**PARALLEL)
 def pointwise_errors(indptr, indices, values, user_factors, item_factors, out_squared,
                      out_absolute):
     """Per-row sums of squared and absolute errors ``a_ij - u_i . v_j``.
@@ -180,8 +192,19 @@ def pointwise_errors(indptr, indices, values, user_factors, item_factors, out_sq
         Receive the sums per row (summed in stored order, so the totals do not
         depend on the thread count).
     """
+    n_rows = indptr.shape[0] - 1
+    bounds = work_chunks(n_rows, (indptr[-1] / max(n_rows, 1) + 1) * item_factors.shape[1])
+    run_tasks(lambda c: _pointwise_errors_chunk(
+        bounds[c], bounds[c + 1], indptr, indices, values, user_factors, item_factors,
+        out_squared, out_absolute), len(bounds) - 1)
+
+
+@njit(**CHUNK)
+def _pointwise_errors_chunk(start, stop, indptr, indices, values, user_factors, item_factors,
+                            out_squared, out_absolute):
+    """:func:`pointwise_errors` for rows ``start:stop``."""
     d = item_factors.shape[1]
-    for i in prange(indptr.shape[0] - 1):
+    for i in range(start, stop):
         squared = 0.0
         absolute = 0.0
         for p in range(indptr[i], indptr[i + 1]):

@@ -1,9 +1,10 @@
 """Top-k selection of inner-product scores for a batch of queries."""
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .._config import PARALLEL, SERIAL
+from .._config import CHUNK, SERIAL
+from .._threading import run_tasks, work_chunks
 
 
 @njit(**SERIAL)
@@ -59,7 +60,6 @@ def offer(heap_scores, heap_ids, size, k, score, item):
     return size
 
 
-@njit(**PARALLEL)
 def topk_inner_product(queries, candidates, excl_indptr, excl_indices, allowed,
                        k, out_ids, out_scores):
     """Write the ``k`` best candidates for each query by inner product.
@@ -78,15 +78,25 @@ def topk_inner_product(queries, candidates, excl_indptr, excl_indices, allowed,
     out_scores : ndarray of float64, shape (n_queries, k)
         Receives scores; ``-inf`` beside each ``-1`` id.
     """
-    n_queries = queries.shape[0]
+    bounds = work_chunks(queries.shape[0], candidates.shape[0] * (queries.shape[1] + 1))
+    run_tasks(lambda c: _topk_chunk(bounds[c], bounds[c + 1], queries, candidates,
+                                    excl_indptr, excl_indices, allowed, k, out_ids,
+                                    out_scores), len(bounds) - 1)
+
+
+@njit(**CHUNK)
+def _topk_chunk(start, stop, queries, candidates, excl_indptr, excl_indices, allowed, k,
+                out_ids, out_scores):
+    """:func:`topk_inner_product` for queries ``start:stop``."""
     n_candidates = candidates.shape[0]
     d = queries.shape[1]
-    for qi in prange(n_queries):
-        banned = np.zeros(n_candidates, dtype=np.bool_)
+    banned = np.empty(n_candidates, dtype=np.bool_)
+    heap_scores = np.empty(k)
+    heap_ids = np.empty(k, dtype=np.int64)
+    for qi in range(start, stop):
+        banned[:] = False
         for p in range(excl_indptr[qi], excl_indptr[qi + 1]):
             banned[excl_indices[p]] = True
-        heap_scores = np.empty(k)
-        heap_ids = np.empty(k, dtype=np.int64)
         size = 0
         for j in range(n_candidates):
             if banned[j] or not allowed[j]:
