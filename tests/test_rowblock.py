@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from fastwmf.kernels.rowblock import GATHER_AHEAD, diagonal_apply, gather_rows, rows_axpy, rows_dot
+from fastwmf.kernels.rowblock import (
+    GATHER_AHEAD, diagonal_apply, gather_rows, rows_axpy, rows_dot, rows_dot_axpy)
 
 
 def _tolerance(dtype):
@@ -39,6 +40,27 @@ def test_rows_dot_and_axpy_match_numpy(count, dtype):
     want = out + weights[:count] @ block[:count]
     rows_axpy(block, count, weights, out, D)
     np.testing.assert_allclose(out, want, **_tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("count", [0, 1, 3, 4, 7, 9])
+def test_rows_dot_axpy_is_the_dot_then_the_weighted_axpy(count, dtype):
+    rng = np.random.default_rng(100 + count)
+    D = 6
+    block = rng.standard_normal((10, D)).astype(dtype)
+    x = rng.standard_normal(D).astype(dtype)
+    coef = rng.standard_normal(14).astype(dtype)
+    offset = 3
+    dots = np.full(10, np.nan, dtype)
+    out = rng.standard_normal(D).astype(dtype)
+    start = out.copy()
+    rows_dot_axpy(block, count, x, coef, offset, dots, out, D, dtype(0.0))
+    plain = block[:count].astype(np.float64) @ x.astype(np.float64)
+    np.testing.assert_allclose(dots[:count], plain, **_tolerance(dtype))
+    assert np.isnan(dots[count:]).all()
+    weights = coef[offset:offset + count].astype(np.float64) * plain
+    np.testing.assert_allclose(out, start + weights @ block[:count].astype(np.float64),
+                               **_tolerance(dtype))
 
 
 @pytest.mark.parametrize("count", [0, 1, GATHER_AHEAD, GATHER_AHEAD + 5])

@@ -20,7 +20,8 @@ from .._threading import run_tasks
 from .gramtile import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rotate import rotate_rows_parallel
-from .rowblock import diagonal_apply, gather_rows, longest_row, rows_axpy, rows_dot
+from .rowblock import (
+    diagonal_apply, gather_rows, longest_row, rows_axpy, rows_dot, rows_dot_axpy)
 from .specialise import kernel_width
 
 #: CG stops once the squared residual falls below this fraction of its start.
@@ -522,13 +523,10 @@ def _cg_kernel(width, float_type):
                     count = min(cap, n - start)
                     if not resident:
                         gather_rows(other, indices, lo + start, count, block, d)
-                    rows_dot(block, count, p, dots, D, zero)
+                    rows_dot_axpy(block, count, p, coef, start, dots, Ap, D, zero)
                     if track:
                         for q in range(count):
                             moved[start + q] = dots[q]
-                    for q in range(count):
-                        dots[q] *= coef[start + q]
-                    rows_axpy(block, count, dots, Ap, D)
                 pAp = 0.0
                 pp = 0.0
                 for t in range(D):
