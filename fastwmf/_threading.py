@@ -13,9 +13,28 @@ from ._config import (
     GRAMIAN_CHUNKS, MAX_CHUNKS, MIN_CHUNK_WORK, TASK_MAX_CHUNKS, TASK_MIN_WORK)
 
 try:  # optional: limits BLAS pools so they do not oversubscribe Numba's
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 except ImportError:  # pragma: no cover - exercised only without threadpoolctl
-    threadpool_limits = None
+    ThreadpoolController = None
+
+_BLAS_CONTROLLER = []
+
+
+def blas_controller():
+    """The process's threadpoolctl controller, or None without threadpoolctl.
+
+    Built once, on first use: a new ``threadpool_limits`` scans the loaded
+    libraries again (about a millisecond a call, which a small fit or a
+    ``recommend`` call would pay every time). NumPy's and SciPy's BLAS are
+    loaded before it is built.
+    """
+    if not _BLAS_CONTROLLER:
+        controller = None
+        if ThreadpoolController is not None:
+            import scipy.linalg  # noqa: F401 - loads SciPy's BLAS before the scan
+            controller = ThreadpoolController()
+        _BLAS_CONTROLLER.append(controller)
+    return _BLAS_CONTROLLER[0]
 
 
 def max_threads():
@@ -40,10 +59,11 @@ def thread_limits(num_threads):
     previous = numba.get_num_threads()
     numba.set_num_threads(num_threads)
     try:
-        if threadpool_limits is None:
+        controller = blas_controller()
+        if controller is None:
             yield
         else:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with controller.limit(limits=1, user_api="blas"):
                 yield
     finally:
         numba.set_num_threads(previous)

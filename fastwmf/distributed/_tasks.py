@@ -17,7 +17,7 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 
-from .._threading import max_threads, row_chunks, uniform_chunks
+from .._threading import blas_controller, max_threads, row_chunks, uniform_chunks
 from .._validation import check_interactions
 from ..kernels.als import half_step_cg, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
@@ -332,21 +332,6 @@ def _kernel_threads(requested):
     return min(threads, requested) if requested else threads
 
 
-_BLAS = []
-
-
-def _blas_controller():
-    """A threadpoolctl controller, built once per process (a fresh
-    ``threadpool_limits`` rescans the loaded libraries, ~ms per call)."""
-    if not _BLAS:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _BLAS.append(ThreadpoolController())
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            _BLAS.append(None)
-    return _BLAS[0]
-
-
 @contextlib.contextmanager
 def task_threads(requested):
     """Run kernels with the worker's threads, one kernel call per process at a time.
@@ -360,7 +345,7 @@ def task_threads(requested):
         previous = numba.get_num_threads()
         numba.set_num_threads(_kernel_threads(requested))
         try:
-            controller = _blas_controller()
+            controller = blas_controller()
             if controller is None:  # pragma: no cover
                 yield
             else:
