@@ -50,6 +50,11 @@ TASK_MIN_WORK = 1 << 18
 #: Most tasks one row-parallel call is split into.
 TASK_MAX_CHUNKS = 256
 
+#: A WALS fit keeps its factor rows by activity (most active users and most
+#: popular items first) from this many stored entries on, where the rows a
+#: half-step gathers no longer fit in the caches (benchmarks/README.md).
+RENUMBER_MIN_ENTRIES = 1_000_000
+
 #: Row chunks of a Gramian; each holds a d x d float64 partial sum.
 GRAMIAN_CHUNKS = 32
 

@@ -125,8 +125,8 @@ def _exact_variant(args, width, gather_limit, woodbury_limit, out):
     kernel = als._exact_kernel(width, args[4].dtype.type)
     sums = np.zeros((len(args[10]) - 1, 3))
     for c in range(len(args[10]) - 1):
-        kernel(c, *args[:4], rotated, values, basis, *args[6:], gather_limit, woodbury_limit,
-               True, sums, out)
+        kernel(c, args[0][:-1], args[0][1:], *args[1:4], rotated, values, basis, *args[6:],
+               gather_limit, woodbury_limit, True, sums, out)
     return sums.sum(axis=0)
 
 

@@ -21,7 +21,7 @@ from .gramtile import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rotate import rotate_rows_parallel
 from .rowblock import (
-    diagonal_apply, gather_rows, longest_row, rows_axpy, rows_dot, rows_dot_axpy)
+    diagonal_apply, gather_rows, longest_span, rows_axpy, rows_dot, rows_dot_axpy)
 from .specialise import kernel_width
 
 #: CG stops once the squared residual falls below this fraction of its start.
@@ -89,9 +89,20 @@ def _total(sums):
     return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
 
 
+def row_spans(indptr, row_order=None):
+    """``(starts, ends)``: where the entries of the ``k``-th row to solve begin and end.
+
+    Without ``row_order`` they are views of ``indptr``; with it, the spans of
+    CSR rows ``row_order[k]`` (two int64 arrays of ``len(row_order)``).
+    """
+    if row_order is None:
+        return indptr[:-1], indptr[1:]
+    return indptr[row_order], indptr[row_order + 1]
+
+
 def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
                        w0, row_weights, col_weights, row_reg, chunk_bounds, out,
-                       overwrite_other=False, track_observed=False):
+                       overwrite_other=False, track_observed=False, row_order=None):
     """Exact half-step: solve each row's ``d x d`` normal equations.
 
     The rows are solved in the eigenbasis of the Gramian, ``G = Q diag(lam) Q^T``,
@@ -132,6 +143,11 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
         an ``other`` that nothing else reads meanwhile.
     track_observed : bool, default False
         Also sum the observed part of the objective over the solved rows.
+    row_order : ndarray of int64, optional
+        Solve CSR row ``row_order[k]`` into ``out[k]`` (a renumbering of the
+        rows without a copy of their entries); ``row_weights``, ``row_reg``
+        and ``chunk_bounds`` then follow ``out``'s order. Default: row ``k``
+        into ``out[k]``.
 
     Returns
     -------
@@ -149,7 +165,8 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     limit = woodbury_rows(d)
     track = bool(track_observed)
     try:
-        run_tasks(lambda c: kernel(c, indptr, indices, targets, confidence, rotated,
+        starts, ends = row_spans(indptr, row_order)
+        run_tasks(lambda c: kernel(c, starts, ends, indices, targets, confidence, rotated,
                                    eigenvalues, basis, w0, row_weights, col_weights,
                                    row_reg, chunk_bounds, GATHER_ROWS, limit, track,
                                    sums, out),
@@ -200,12 +217,12 @@ def _exact_kernel(width, float_type):
     tile_columns = tile_vectors * lanes
 
     @njit(**CHUNK)
-    def exact_chunk(c, indptr, indices, targets, confidence, rotated, eigenvalues, basis,
-                     w0, row_weights, col_weights, row_reg, chunk_bounds, gather_limit,
-                     woodbury_limit, track, sums, out):
+    def exact_chunk(c, starts, ends, indices, targets, confidence, rotated, eigenvalues,
+                    basis, w0, row_weights, col_weights, row_reg, chunk_bounds, gather_limit,
+                    woodbury_limit, track, sums, out):
         d = rotated.shape[1]
         D = width if width else d
-        longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
+        longest = longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1])
         cap = max(min(longest, gather_limit), 1)
         short = max(min(longest, woodbury_limit, cap), 1)
         block = np.zeros((cap, D), rotated.dtype)
@@ -225,8 +242,8 @@ def _exact_kernel(width, float_type):
         penalty = 0.0
         squares = 0.0
         for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-            lo = indptr[i]
-            n = indptr[i + 1] - lo
+            lo = starts[i]
+            n = ends[i] - lo
             wi = w0 * row_weights[i]
             smallest = np.inf
             largest = 0.0
@@ -366,7 +383,7 @@ def _exact_kernel(width, float_type):
 
 def half_step_cg(indptr, indices, targets, confidence, other, gramian,
                  w0, row_weights, col_weights, row_reg, chunk_bounds,
-                 cg_steps, out, overwrite_other=False, track_observed=False):
+                 cg_steps, out, overwrite_other=False, track_observed=False, row_order=None):
     """Inexact half-step: ``cg_steps`` conjugate-gradient steps per row.
 
     Arguments are those of :func:`half_step_cholesky`, plus ``cg_steps``;
@@ -392,7 +409,7 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
         return half_step_cg_eigenbasis(indptr, indices, targets, confidence, rotated,
                                        eigenvalues, w0, row_weights, col_weights, row_reg,
                                        chunk_bounds, cg_steps, out,
-                                       track_observed=track_observed)
+                                       track_observed=track_observed, row_order=row_order)
     finally:
         rotate_rows_parallel(out, back)
         if overwrite_other:
@@ -402,7 +419,7 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
 def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenvalues,
                             w0, row_weights, col_weights, row_reg, chunk_bounds,
                             cg_steps, out, gather_limit=GATHER_ROWS, width=None,
-                            track_observed=False):
+                            track_observed=False, row_order=None):
     """:func:`half_step_cg` for factors stored in the eigenbasis of the Gramian.
 
     There ``G = diag(eigenvalues)``, so the system matrix's product costs
@@ -440,7 +457,8 @@ def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenva
     kernel = _cg_kernel(width, other.dtype.type)
     sums = _chunk_sums(chunk_bounds)
     track = bool(track_observed)
-    run_tasks(lambda c: kernel(c, indptr, indices, targets, confidence, other, diagonal,
+    starts, ends = row_spans(indptr, row_order)
+    run_tasks(lambda c: kernel(c, starts, ends, indices, targets, confidence, other, diagonal,
                                w0, row_weights, col_weights, row_reg, chunk_bounds,
                                gather_limit, cg_steps, track, sums, out),
               len(chunk_bounds) - 1)
@@ -456,14 +474,14 @@ def _cg_kernel(width, float_type):
     _KERNEL_KEYS.append(("cg", width, float_type))
 
     @njit(**CHUNK)
-    def cg_chunk(c, indptr, indices, targets, confidence, other, diagonal,
+    def cg_chunk(c, starts, ends, indices, targets, confidence, other, diagonal,
                  w0, row_weights, col_weights, row_reg, chunk_bounds,
                  gather_limit, cg_steps, track, sums, out):
         """Solve the rows of chunk ``c`` and store the chunk's sums in ``sums[c]``."""
         d = other.shape[1]
         D = width if width else d
         zero = float_type(0.0)
-        longest = longest_row(indptr, chunk_bounds[c], chunk_bounds[c + 1])
+        longest = longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1])
         cap = max(min(longest, gather_limit), 1)
         block = np.zeros((cap, D), other.dtype)
         coef = np.empty(max(longest, 1), other.dtype)
@@ -479,8 +497,8 @@ def _cg_kernel(width, float_type):
         penalty = 0.0
         squares = 0.0
         for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-            lo = indptr[i]
-            n = indptr[i + 1] - lo
+            lo = starts[i]
+            n = ends[i] - lo
             wi = w0 * row_weights[i]
             w_f = float_type(wi)
             reg_f = float_type(row_reg[i])

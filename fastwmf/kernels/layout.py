@@ -1,4 +1,5 @@
-"""Re-layouts of the stored entries, in linear time and without temporaries."""
+"""Re-layouts of the stored entries and factor rows, in linear time, without
+copies of the entries beyond their outputs."""
 
 import numpy as np
 from numba import njit
@@ -6,7 +7,6 @@ from numba import njit
 from .._config import SERIAL
 
 
-@njit(**SERIAL)
 def transpose_entries(indptr, indices, targets, confidence, n_cols,
                       out_indices, out_targets, out_confidence):
     """The CSC view of a CSR matrix's entries (a counting sort by column).
@@ -27,18 +27,85 @@ def transpose_entries(indptr, indices, targets, confidence, n_cols,
     ndarray of int64, shape (n_cols + 1,)
         The column pointer.
     """
+    return transpose_renumbered(
+        indptr[:-1], indptr[1:], indices, targets, confidence,
+        np.arange(n_cols, dtype=np.int32), out_indices, out_targets, out_confidence)
+
+
+@njit(**SERIAL)
+def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
+                         out_indices, out_targets, out_confidence):
+    """The CSC view of CSR rows given in a new order, with renumbered columns.
+
+    Row ``k`` of the input is the entries ``starts[k]:ends[k]``; its entry in
+    column ``j`` goes to output row ``new_col[j]`` with index ``k``. Within an
+    output row the indices come out ascending.
+
+    Parameters
+    ----------
+    starts, ends : ndarray of int64, shape (n_rows,)
+    indices : ndarray of int32
+        Column of each entry, in ``[0, len(new_col))``.
+    targets, confidence : ndarray, shape (nnz,)
+        Values aligned with ``indices``.
+    new_col : ndarray of int32, shape (n_cols,)
+        A permutation of ``0 .. n_cols-1``.
+    out_indices, out_targets, out_confidence : ndarray
+        Receive the transposed entries (as many as the rows hold).
+
+    Returns
+    -------
+    ndarray of int64, shape (n_cols + 1,)
+        The pointer of the output rows.
+    """
+    n_cols = new_col.shape[0]
     out_indptr = np.zeros(n_cols + 1, np.int64)
-    for e in range(indices.shape[0]):
-        out_indptr[indices[e] + 1] += 1
+    for k in range(starts.shape[0]):
+        for e in range(starts[k], ends[k]):
+            out_indptr[new_col[indices[e]] + 1] += 1
     for j in range(n_cols):
         out_indptr[j + 1] += out_indptr[j]
     fill = out_indptr[:-1].copy()
-    for i in range(indptr.shape[0] - 1):
-        for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
+    for k in range(starts.shape[0]):
+        for e in range(starts[k], ends[k]):
+            j = new_col[indices[e]]
             pos = fill[j]
             fill[j] = pos + 1
-            out_indices[pos] = i
+            out_indices[pos] = k
             out_targets[pos] = targets[e]
             out_confidence[pos] = confidence[e]
     return out_indptr
+
+
+@njit(**SERIAL)
+def gather_rows_in_place(rows, source):
+    """``rows[k] = rows[source[k]]`` for every ``k`` at once, in place.
+
+    Follows the cycles of the permutation ``source`` with one row of scratch,
+    so a renumbering of the factor rows needs no second factor matrix.
+
+    Parameters
+    ----------
+    rows : ndarray, shape (n, d)
+    source : ndarray of int64, shape (n,)
+        A permutation of ``0 .. n-1``.
+    """
+    n = rows.shape[0]
+    done = np.zeros(n, np.bool_)
+    held = np.empty(rows.shape[1], rows.dtype)
+    for first in range(n):
+        if done[first]:
+            continue
+        done[first] = True
+        if source[first] == first:
+            continue
+        held[:] = rows[first]
+        k = first
+        while True:
+            nxt = source[k]
+            if nxt == first:
+                rows[k] = held
+                break
+            rows[k] = rows[nxt]
+            done[nxt] = True
+            k = nxt

@@ -21,11 +21,11 @@ GATHER_AHEAD = 16
 
 
 @njit(**SERIAL)
-def longest_row(indptr, first, stop):
-    """The most stored entries of rows ``first .. stop-1``."""
+def longest_span(starts, ends, first, stop):
+    """The most stored entries of rows ``first .. stop-1`` (``ends[i] - starts[i]``)."""
     longest = 0
     for i in range(first, stop):
-        longest = max(longest, indptr[i + 1] - indptr[i])
+        longest = max(longest, ends[i] - starts[i])
     return longest
 
 

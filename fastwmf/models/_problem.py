@@ -1,14 +1,16 @@
 """A validated WMF problem in the layout the kernels want (CSR and CSC)."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
 
-from .._config import GRAMIAN_MIN_ROWS
+from .._config import GRAMIAN_MIN_ROWS, RENUMBER_MIN_ENTRIES
 from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
-from ..kernels.layout import transpose_entries
+from ..kernels.layout import gather_rows_in_place, transpose_renumbered
 from ..kernels.loss import observed_loss, weighted_squared_norm
 
 
@@ -24,10 +26,13 @@ class Side:
     row_reg: np.ndarray      # lam_i per row, float64
     chunks: np.ndarray       # int64 chunk bounds balanced by work
     gram_chunks: np.ndarray  # int64 chunk bounds for this side's Gramian
+    #: CSR row solved into factor row k (None: row k); row_weights, row_reg
+    #: and chunks are in factor-row order
+    row_order: np.ndarray | None = None
 
     @property
     def n_rows(self):
-        return len(self.indptr) - 1
+        return len(self.indptr) - 1 if self.row_order is None else len(self.row_order)
 
 
 def frequency_scaled_regularization(regularization, nu, counts, w0, row_weights,
@@ -42,19 +47,48 @@ def frequency_scaled_regularization(regularization, nu, counts, w0, row_weights,
     return regularization * np.power(base, nu)
 
 
+def by_activity(counts):
+    """Rows most active first (ties in id order): ``order[k]`` is the old id of new row ``k``."""
+    return np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
+
+
+def inverse_permutation(order):
+    """``new[old]``: the position of each old id in ``order``."""
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.arange(len(order), dtype=np.int64)
+    return inverse
+
+
 @dataclass
 class Problem:
-    """Both orientations of the data and the scalars of the objective."""
+    """Both orientations of the data and the scalars of the objective.
+
+    A renumbered problem (see :meth:`build`) keeps its factor rows in the
+    order of :attr:`user_order` and :attr:`item_order`: most active users and
+    most popular items first, so that the rows a half-step gathers most often
+    share cache lines and pages. :meth:`to_layout` and :meth:`to_original`
+    move factor matrices between that order and the caller's, in place.
+    """
 
     shape: tuple
     users: Side
     items: Side
     w0: float
     dtype: np.dtype
+    #: item weights ``q`` in the caller's item order
+    item_weights: np.ndarray | None = None
+    #: caller's user (item) id of factor row k; None: not renumbered
+    user_order: np.ndarray | None = None
+    item_order: np.ndarray | None = None
+
+    @property
+    def renumbered(self):
+        """Whether the factor rows are kept in another order than the caller's."""
+        return self.user_order is not None
 
     @classmethod
     def build(cls, data, targets, confidence, user_weights, item_weights, w0,
-              regularization, nu, dtype, row_cost):
+              regularization, nu, dtype, row_cost, renumber=None):
         """Lay out validated data for the kernels.
 
         Parameters
@@ -68,40 +102,79 @@ class Problem:
         dtype : numpy.dtype
         row_cost : float
             Fixed work per row for chunk balancing, in stored-entry units.
+        renumber : bool, optional
+            Keep the factor rows by activity (see the class docstring). The
+            user side then reads the caller's CSR rows in that order and a
+            renumbered copy of its column indices (4 bytes per entry); the
+            item side is laid out in that order from the start. Default:
+            from :data:`fastwmf._config.RENUMBER_MIN_ENTRIES` stored entries on.
         """
         m, n = data.shape
+        if renumber is None:
+            renumber = data.nnz >= RENUMBER_MIN_ENTRIES
         targets = np.asarray(targets, dtype=dtype)      # no copy when already dtype
         confidence = np.asarray(confidence, dtype=dtype)
+        user_counts = np.diff(data.indptr)
+        user_order = item_order = None
+        if renumber:
+            user_order = by_activity(user_counts)
+            item_order = by_activity(np.bincount(data.indices, minlength=n))
+            new_item = inverse_permutation(item_order).astype(np.int32)
+            user_indices = new_item[data.indices]
+            user_counts = user_counts[user_order]
+            user_weights_k = user_weights[user_order]
+            item_weights_k = item_weights[item_order]
+            starts, ends = data.indptr[user_order], data.indptr[user_order + 1]
+        else:
+            new_item = np.arange(n, dtype=np.int32)
+            user_indices = data.indices
+            user_weights_k, item_weights_k = user_weights, item_weights
+            starts, ends = data.indptr[:-1], data.indptr[1:]
         item_indices = np.empty(data.nnz, dtype=np.int32)
         item_targets = np.empty(data.nnz, dtype=dtype)
         item_confidence = np.empty(data.nnz, dtype=dtype)
-        item_indptr = transpose_entries(data.indptr, data.indices, targets, confidence, n,
-                                        item_indices, item_targets, item_confidence)
-        user_counts = np.diff(data.indptr)
+        item_indptr = transpose_renumbered(starts, ends, data.indices, targets, confidence,
+                                           new_item, item_indices, item_targets,
+                                           item_confidence)
         item_counts = np.diff(item_indptr)
+        user_chunk_ptr = np.concatenate(([0], np.cumsum(user_counts))).astype(np.int64)
         users = Side(
             indptr=data.indptr,
-            indices=data.indices,
+            indices=user_indices,
             targets=targets,
             confidence=confidence,
-            row_weights=user_weights,
+            row_weights=user_weights_k,
             row_reg=frequency_scaled_regularization(
-                regularization, nu, user_counts, w0, user_weights, item_weights.sum()),
-            chunks=row_chunks(data.indptr, row_cost),
+                regularization, nu, user_counts, w0, user_weights_k, item_weights.sum()),
+            chunks=row_chunks(user_chunk_ptr, row_cost),
             gram_chunks=uniform_chunks(m, min_rows=GRAMIAN_MIN_ROWS),
+            row_order=user_order,
         )
         items = Side(
             indptr=item_indptr,
             indices=item_indices,
             targets=item_targets,
             confidence=item_confidence,
-            row_weights=item_weights,
+            row_weights=item_weights_k,
             row_reg=frequency_scaled_regularization(
-                regularization, nu, item_counts, w0, item_weights, user_weights.sum()),
+                regularization, nu, item_counts, w0, item_weights_k, user_weights.sum()),
             chunks=row_chunks(item_indptr, row_cost),
             gram_chunks=uniform_chunks(n, min_rows=GRAMIAN_MIN_ROWS),
         )
-        return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype))
+        return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype),
+                   item_weights=item_weights, user_order=user_order, item_order=item_order)
+
+    def to_layout(self, U, V):
+        """Reorder factor matrices from the caller's row order into the problem's, in place."""
+        if self.renumbered:
+            gather_rows_in_place(U, self.user_order)
+            gather_rows_in_place(V, self.item_order)
+
+    def to_original(self, U, V):
+        """Reorder factor matrices from the problem's row order into the caller's, in place."""
+        if self.renumbered:
+            gather_rows_in_place(U, inverse_permutation(self.user_order))
+            gather_rows_in_place(V, inverse_permutation(self.item_order))
 
     def gramian(self, factors, side):
         """``F^T diag(w) F`` for the factor matrix of ``side``'s rows."""
@@ -134,15 +207,15 @@ class Problem:
             return half_step_cg_eigenbasis(
                 side.indptr, side.indices, side.targets, side.confidence, other, eigenvalues,
                 self.w0, side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
-                cg_steps, out, track_observed=track_observed)
+                cg_steps, out, track_observed=track_observed, row_order=side.row_order)
         args = (side.indptr, side.indices, side.targets, side.confidence, other, G,
                 self.w0, side.row_weights, other_side.row_weights, side.row_reg,
                 side.chunks)
         if solver == "cholesky":  # other is ours alone
             return half_step_cholesky(*args, out, overwrite_other=True,
-                                      track_observed=track_observed)
+                                      track_observed=track_observed, row_order=side.row_order)
         return half_step_cg(*args, cg_steps, out, overwrite_other=True,
-                            track_observed=track_observed)
+                            track_observed=track_observed, row_order=side.row_order)
 
     def iterate(self, U, V, solver, cg_steps, basis, with_loss, item_gramian=None):
         """One ALS iteration: the user half-step, then the item half-step.
@@ -200,10 +273,12 @@ class Problem:
         return float(loss), item_gramian
 
     def loss(self, U, V):
-        """The full objective, in ``O(nnz d + (m + n) d^2)``."""
+        """The full objective, in ``O(nnz d + (m + n) d^2)``, of factors in the
+        problem's row order."""
         u, v = self.users, self.items
-        data_part = observed_loss(u.indptr, u.indices, u.targets, u.confidence, U, V,
-                                  self.w0, u.row_weights, v.row_weights, u.chunks)
+        # from the item side, whose rows are stored in the factors' order
+        data_part = observed_loss(v.indptr, v.indices, v.targets, v.confidence, V, U,
+                                  self.w0, v.row_weights, u.row_weights, v.chunks)
         unobserved = 0.0
         if self.w0 != 0.0:
             unobserved = self.w0 * float(np.sum(self.gramian(U, u) * self.gramian(V, v)))

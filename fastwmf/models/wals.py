@@ -99,8 +99,10 @@ class WALS(FactorModel):
     callback : callable, optional
         Called after each iteration as ``callback(iteration, loss, U, V)`` with
         the 1-based iteration, the objective (``None`` when
-        ``calculate_loss=False``) and the working factor arrays (read only). A
-        true return value stops the fit after that iteration.
+        ``calculate_loss=False``) and the factor arrays (read only: the
+        working arrays, or on a fit of 10^6 entries or more, whose rows are
+        kept by activity, copies in the input's order). A true return value
+        stops the fit after that iteration.
     calculate_loss : bool, default True
         Record the objective after each iteration in ``loss_history_``. It is
         summed inside the half-steps as they store each row, so it costs one
@@ -186,7 +188,7 @@ class WALS(FactorModel):
         params["warm_start"] = check_bool(self.warm_start, "warm_start")
         return params
 
-    def _problem(self, data, user_weights, item_weights, params):
+    def _problem(self, data, user_weights, item_weights, params, renumber=None):
         check_factors_fit(params["factors"], data.shape)
         targets, confidence = targets_and_confidence(data, params, params["dtype"])
         # to the model dtype now, so that the float64 copies are freed before the layout
@@ -197,7 +199,7 @@ class WALS(FactorModel):
         row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
         return Problem.build(data, targets, confidence, p, q, params["w0"],
                              params["regularization"], params["nu"], params["dtype"],
-                             row_cost)
+                             row_cost, renumber=renumber)
 
     def _prepare(self, X, weights=None, user_weights=None, item_weights=None):
         """Validated parameters and the kernel-ready :class:`Problem` for ``X``."""
@@ -252,6 +254,7 @@ class WALS(FactorModel):
         else:
             U = random_factors(rng, m, d, 0.1 / np.sqrt(d), dtype)
             V = random_factors(rng, n, d, 0.1 / np.sqrt(d), dtype)
+        problem.to_layout(U, V)
         history: list[float] = []
         progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
         n_iter = 0
@@ -284,15 +287,22 @@ class WALS(FactorModel):
                         if basis.rotated:
                             basis.restore(U, V)
                             gramian = None  # computed in the basis just left
-                        if params["callback"](iteration, loss, read_only(U), read_only(V)):
+                        if problem.renumbered:
+                            shown_U, shown_V = U.copy(), V.copy()
+                            problem.to_original(shown_U, shown_V)
+                        else:
+                            shown_U, shown_V = U, V
+                        if params["callback"](iteration, loss, read_only(shown_U),
+                                              read_only(shown_V)):
                             break
                 basis.restore(U, V)
+                problem.to_original(U, V)
         finally:
             if progress is not None:
                 progress.close()
         self.user_factors_ = U
         self.item_factors_ = V
-        self.item_weights_ = problem.items.row_weights
+        self.item_weights_ = problem.item_weights
         self.fit_params_ = objective_params(params)
         self.user_ids_, self.item_ids_ = user_labels, item_labels
         self.loss_history_ = history
@@ -319,7 +329,7 @@ class WALS(FactorModel):
         if data.shape != (self.n_users, self.n_items):
             raise ValueError(f"X must have shape {(self.n_users, self.n_items)}, "
                              f"got {data.shape}")
-        problem = self._problem(data, user_weights, item_weights, params)
+        problem = self._problem(data, user_weights, item_weights, params, renumber=False)
         with thread_limits(params["num_threads"]):
             return problem.loss(self.user_factors_, self.item_factors_)
 

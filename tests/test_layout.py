@@ -1,0 +1,150 @@
+"""Renumbered layouts: the transposition and row permutation kernels against numpy,
+and WALS fits whose factor rows are kept by activity against plain fits."""
+
+import numba
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fastwmf
+from fastwmf.kernels.layout import gather_rows_in_place, transpose_entries, transpose_renumbered
+from fastwmf.models import _problem
+from fastwmf.models._problem import by_activity, inverse_permutation
+
+from . import naive
+from .conftest import random_interactions
+from .test_wals_numerics import CASES, _case, _setup
+
+
+def _csr(m, n, density, seed):
+    X = sp.random(m, n, density=density, format="csr", random_state=seed, dtype=np.float64)
+    X.sort_indices()
+    return X
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_transpose_renumbered_is_the_permuted_csc(seed):
+    rng = np.random.default_rng(seed)
+    X = _csr(37, 23, 0.2, seed)
+    row_order = rng.permutation(37)
+    new_col = rng.permutation(23).astype(np.int32)
+    conf = rng.random(X.nnz)
+    out = np.empty(X.nnz, np.int32), np.empty(X.nnz), np.empty(X.nnz)
+    indptr = transpose_renumbered(X.indptr[row_order], X.indptr[row_order + 1], X.indices,
+                                  X.data, conf, new_col, *out)
+    old_col = inverse_permutation(new_col)
+    want = X[row_order][:, old_col].T.tocsr()
+    want.sort_indices()
+    np.testing.assert_array_equal(indptr, want.indptr)
+    np.testing.assert_array_equal(out[0], want.indices)
+    np.testing.assert_array_equal(out[1], want.data)
+    C = sp.csr_matrix((conf, X.indices, X.indptr), shape=X.shape)[row_order][:, old_col].T.tocsr()
+    C.sort_indices()
+    np.testing.assert_array_equal(out[2], C.data)
+
+
+def test_transpose_entries_is_the_csc():
+    X = _csr(30, 12, 0.3, 5)
+    out = np.empty(X.nnz, np.int32), np.empty(X.nnz), np.empty(X.nnz)
+    indptr = transpose_entries(X.indptr, X.indices, X.data, 2 * X.data, 12, *out)
+    want = X.tocsc()
+    np.testing.assert_array_equal(indptr, want.indptr)
+    np.testing.assert_array_equal(out[0], want.indices)
+    np.testing.assert_array_equal(out[1], want.data)
+    np.testing.assert_array_equal(out[2], 2 * want.data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 40).flatmap(lambda n: st.permutations(list(range(n)))),
+       st.integers(1, 5))
+def test_gather_rows_in_place_equals_fancy_indexing(order, d):
+    source = np.asarray(order, dtype=np.int64)
+    rows = np.arange(len(order) * d, dtype=np.float32).reshape(len(order), d)
+    want = rows[source]
+    gather_rows_in_place(rows, source)
+    np.testing.assert_array_equal(rows, want)
+
+
+def test_by_activity_puts_the_most_active_first_ties_in_id_order():
+    order = by_activity(np.array([2, 5, 0, 5, 1]))
+    np.testing.assert_array_equal(order, [1, 3, 0, 4, 2])
+    np.testing.assert_array_equal(inverse_permutation(order)[order], np.arange(5))
+
+
+@pytest.fixture
+def renumber_everything(monkeypatch):
+    """Keep the factor rows by activity on any data, not only from 10^6 entries on."""
+    monkeypatch.setattr(_problem, "RENUMBER_MIN_ENTRIES", 0)
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_renumbered_fit_equals_the_plain_fit(small_matrix, name, solver, monkeypatch):
+    case = _case(name, sp.coo_matrix(small_matrix))
+    extra = {key: case.pop(key) for key in ("weights", "user_weights", "item_weights")
+             if key in case}
+    fits = {}
+    for renumber in (False, True):
+        monkeypatch.setattr(_problem, "RENUMBER_MIN_ENTRIES", 0 if renumber else 10**12)
+        model = fastwmf.WALS(factors=4, iterations=4, solver=solver, dtype="float64",
+                             random_state=3, **case)
+        _, problem = model._prepare(small_matrix, **extra)
+        assert problem.renumbered == renumber
+        fits[renumber] = model.fit(small_matrix, **extra)
+    plain, renumbered = fits[False], fits[True]
+    np.testing.assert_allclose(renumbered.user_factors_, plain.user_factors_, rtol=1e-8,
+                               atol=1e-10)
+    np.testing.assert_allclose(renumbered.item_factors_, plain.item_factors_, rtol=1e-8,
+                               atol=1e-10)
+    np.testing.assert_allclose(renumbered.loss_history_, plain.loss_history_, rtol=1e-10)
+    np.testing.assert_array_equal(renumbered.item_weights_, plain.item_weights_)
+    assert renumbered.loss(small_matrix, **extra) == pytest.approx(
+        plain.loss(small_matrix, **extra), rel=1e-10)
+
+
+@pytest.mark.usefixtures("renumber_everything")
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_renumbered_callback_sees_factors_in_the_input_order(small_matrix, solver):
+    case = dict(CASES["user-and-item-weights"])
+    case.pop("user_weights"), case.pop("item_weights")
+    _, W, A, reg_u, reg_v, _, _ = _setup(small_matrix, **case)
+    dense = []
+
+    def callback(iteration, loss, U, V):
+        dense.append(naive.objective(W, A, U, V, reg_u, reg_v))
+
+    model = fastwmf.WALS(factors=4, iterations=3, solver=solver, dtype="float64",
+                         random_state=2, callback=callback, **case).fit(small_matrix)
+    np.testing.assert_allclose(model.loss_history_, dense, rtol=1e-10)
+
+
+@pytest.mark.usefixtures("renumber_everything")
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+def test_renumbered_warm_start_continues_in_the_input_order(small_matrix, solver):
+    kwargs = dict(factors=3, w0=0.3, regularization=0.1, dtype="float64", random_state=0,
+                  solver=solver)
+    straight = fastwmf.WALS(iterations=6, **kwargs).fit(small_matrix)
+    warm = fastwmf.WALS(iterations=3, warm_start=True, **kwargs).fit(small_matrix)
+    warm.fit(small_matrix)
+    scale = np.abs(straight.user_factors_).max()
+    np.testing.assert_allclose(warm.user_factors_, straight.user_factors_, rtol=1e-10,
+                               atol=1e-12 * scale)
+    assert warm.loss_history_ == pytest.approx(straight.loss_history_[3:], rel=1e-12)
+
+
+@pytest.mark.usefixtures("renumber_everything")
+def test_renumbered_fit_is_bit_identical_for_any_thread_count():
+    X = random_interactions(2000, 800, 0.02, seed=4)
+    runs = {}
+    for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+        for solver in ("cholesky", "cg"):
+            model = fastwmf.WALS(factors=4, iterations=3, solver=solver, random_state=9,
+                                 num_threads=threads).fit(X)
+            runs.setdefault(solver, []).append(model)
+    for models in runs.values():
+        for other in models[1:]:
+            assert np.array_equal(models[0].user_factors_, other.user_factors_)
+            assert np.array_equal(models[0].item_factors_, other.item_factors_)
+            assert models[0].loss_history_ == other.loss_history_
