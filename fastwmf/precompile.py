@@ -21,6 +21,7 @@ import numpy as np
 from ._validation import check_choice, check_int
 from .datasets import make_implicit_interactions
 from .evaluation import evaluate, split_per_user
+from .kernels.layout import gather_rows_in_place
 from .models import SGD, WALS
 
 #: What ``python -m fastwmf compile`` builds without options.
@@ -47,6 +48,8 @@ def _wals_paths(X, factors, dtype, threads):
     model.fold_in(X[:5])
     WALS(factors=factors, iterations=1, confidence="linear", dtype=dtype, random_state=0,
          num_threads=threads).fit(X, user_weights=np.ones(X.shape[0]))
+    # the reordering of factor rows that fits of 10^6 entries or more use
+    gather_rows_in_place(np.zeros((2, factors), dtype=dtype), np.arange(2)[::-1].copy())
     return model
 
 

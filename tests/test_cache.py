@@ -28,7 +28,7 @@ def _env(**values):
 
 def test_package_functions_get_the_package_locator(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTWMF_CACHE_DIR", str(tmp_path))
-    func = loss.observed_loss.py_func
+    func = loss._observed_loss_chunk.py_func
     locator = _cache.PackageCacheLocator.from_function(func, loss.__file__)
     assert locator.get_cache_path() == str(tmp_path / "kernels")
     assert (tmp_path / "kernels").is_dir()

@@ -299,7 +299,8 @@ def _kernel_signatures():
 
     from fastwmf.kernels import als, loss
     out = []
-    for kernel in (*als.compiled_kernels(), loss.observed_loss, loss.weighted_squared_norm):
+    for kernel in (*als.compiled_kernels(), loss._observed_loss_chunk,
+                   loss._weighted_squared_norm_chunk):
         for signature in kernel.signatures:
             out.append([(t.mutable, t.layout) for t in signature if isinstance(t, types.Array)])
     return out
