@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/fit_memory.py {wals-cg|wals-cholesky|sgd} [SIZE]
+    python benchmarks/fit_memory.py {wals-cg|wals-cholesky|sgd|implicit-cg} [SIZE]
 
 SIZE is a ``fastwmf.bench.SIZES`` name (default ``large``). The JIT is warmed on
 a slice first; the process's high-water mark (Linux ``VmHWM``) is reset just
@@ -26,7 +26,25 @@ MODELS = {
                                              random_state=0),
     "sgd": lambda it: fastwmf.SGD(factors=64, epochs=it, random_state=0, w0=0.0, biased=False,
                                   calculate_loss=False),
+    "implicit-cg": lambda it: _ImplicitFit(iterations=it),
 }
+
+
+class _ImplicitFit:
+    """implicit's CPU ALS at its defaults but ``factors=64`` (the peer of ``wals-cg``)."""
+
+    def __init__(self, iterations):
+        try:
+            from implicit.cpu.als import AlternatingLeastSquares
+        except ImportError:
+            sys.exit("implicit is not installed (pip install 'fastwmf[peers]'): skipped")
+        self.model = AlternatingLeastSquares(factors=64, iterations=iterations, random_state=0)
+
+    def fit(self, X):
+        self.model.fit(X, show_progress=False)
+        self.user_factors_ = self.model.user_factors
+        self.item_factors_ = self.model.item_factors
+        return self
 
 
 def _status_mb(key):

@@ -148,3 +148,30 @@ def test_renumbered_fit_is_bit_identical_for_any_thread_count():
             assert np.array_equal(models[0].user_factors_, other.user_factors_)
             assert np.array_equal(models[0].item_factors_, other.item_factors_)
             assert models[0].loss_history_ == other.loss_history_
+
+
+@pytest.mark.parametrize("solver", ["cholesky", "cg"])
+@pytest.mark.parametrize("renumber", [False, True])
+def test_unit_targets_and_confidence_are_shared_views(small_matrix, solver, renumber,
+                                                      monkeypatch):
+    monkeypatch.setattr(_problem, "RENUMBER_MIN_ENTRIES", 0 if renumber else 10**12)
+    X = sp.csr_matrix(small_matrix, copy=True)
+    X.data[:] = 1.0
+    case = dict(w0=0.3, regularization=0.1, nu=0.0)
+    model = fastwmf.WALS(factors=4, iterations=3, solver=solver, dtype="float64",
+                         random_state=2, **case)
+    _, problem = model._prepare(X)
+    for side in (problem.users, problem.items):
+        assert side.targets.strides == (0,) and side.confidence.strides == (0,)
+        assert side.targets.shape == side.confidence.shape == (X.nnz,)
+    _, W, A, reg_u, reg_v, _, _ = _setup(X, **case)
+    dense = []
+
+    def callback(iteration, loss, U, V):
+        dense.append(naive.objective(W, A, U, V, reg_u, reg_v))
+
+    model.set_params(callback=callback).fit(X)
+    np.testing.assert_allclose(model.loss_history_, dense, rtol=1e-10)
+    # counts as targets keep their array; the unit confidence is still shared
+    _, problem = fastwmf.WALS(factors=4)._prepare(small_matrix)
+    assert problem.items.targets.strides != (0,) and problem.items.confidence.strides == (0,)

@@ -51,7 +51,9 @@ def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
     new_col : ndarray of int32, shape (n_cols,)
         A permutation of ``0 .. n_cols-1``.
     out_indices, out_targets, out_confidence : ndarray
-        Receive the transposed entries (as many as the rows hold).
+        Receive the transposed entries (as many as the rows hold). An empty
+        ``out_targets`` or ``out_confidence`` is left unwritten (for values
+        that are the same everywhere).
 
     Returns
     -------
@@ -66,14 +68,18 @@ def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
     for j in range(n_cols):
         out_indptr[j + 1] += out_indptr[j]
     fill = out_indptr[:-1].copy()
+    copy_targets = out_targets.shape[0] > 0
+    copy_confidence = out_confidence.shape[0] > 0
     for k in range(starts.shape[0]):
         for e in range(starts[k], ends[k]):
             j = new_col[indices[e]]
             pos = fill[j]
             fill[j] = pos + 1
             out_indices[pos] = k
-            out_targets[pos] = targets[e]
-            out_confidence[pos] = confidence[e]
+            if copy_targets:
+                out_targets[pos] = targets[e]
+            if copy_confidence:
+                out_confidence[pos] = confidence[e]
     return out_indptr
 
 

@@ -47,6 +47,27 @@ def frequency_scaled_regularization(regularization, nu, counts, w0, row_weights,
     return regularization * np.power(base, nu)
 
 
+def unit_as_view(values):
+    """``values`` itself, or a read-only stride-0 view of one 1 when every value is 1.
+
+    Unit targets (binary feedback) and unit confidences (no weights) are the
+    common case; the view costs no memory per entry, and the half-step of
+    the other side needs no transposed copy of it.
+    """
+    if values.size > 1 and values.strides[0] == 0:  # already one shared value
+        return values
+    if values.size and values[0] == 1 and values.min() == 1 and values.max() == 1:
+        return np.broadcast_to(np.ones(1, dtype=values.dtype), values.shape)
+    return values
+
+
+def as_dtype(values, dtype):
+    """``values`` of ``dtype`` (no copy when it already is); a stride-0 view stays one."""
+    if values.ndim == 1 and values.size > 1 and values.strides[0] == 0:
+        return np.broadcast_to(values[:1].astype(dtype), values.shape)
+    return values.astype(dtype, copy=False)
+
+
 def by_activity(counts):
     """Rows most active first (ties in id order): ``order[k]`` is the old id of new row ``k``."""
     return np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
@@ -96,7 +117,8 @@ class Problem:
         data : Interactions
         targets, confidence : ndarray, aligned with ``data``
             Used as they are when already of ``dtype`` (pass them so to save
-            a copy), else converted.
+            a copy), else converted; all-ones values are kept as one shared
+            value (:func:`unit_as_view`).
         user_weights, item_weights : ndarray of float64
         w0, regularization, nu : float
         dtype : numpy.dtype
@@ -112,8 +134,8 @@ class Problem:
         m, n = data.shape
         if renumber is None:
             renumber = data.nnz >= RENUMBER_MIN_ENTRIES
-        targets = np.asarray(targets, dtype=dtype)      # no copy when already dtype
-        confidence = np.asarray(confidence, dtype=dtype)
+        targets = unit_as_view(as_dtype(targets, dtype))  # no copy when of dtype
+        confidence = unit_as_view(as_dtype(confidence, dtype))
         user_counts = np.diff(data.indptr)
         user_order = item_order = None
         if renumber:
@@ -131,11 +153,15 @@ class Problem:
             user_weights_k, item_weights_k = user_weights, item_weights
             starts, ends = data.indptr[:-1], data.indptr[1:]
         item_indices = np.empty(data.nnz, dtype=np.int32)
-        item_targets = np.empty(data.nnz, dtype=dtype)
-        item_confidence = np.empty(data.nnz, dtype=dtype)
+        item_targets = np.empty(0 if targets.strides[0] == 0 else data.nnz, dtype=dtype)
+        item_confidence = np.empty(0 if confidence.strides[0] == 0 else data.nnz, dtype=dtype)
         item_indptr = transpose_renumbered(starts, ends, data.indices, targets, confidence,
                                            new_item, item_indices, item_targets,
                                            item_confidence)
+        if not item_targets.size:
+            item_targets = targets
+        if not item_confidence.size:
+            item_confidence = confidence
         item_counts = np.diff(item_indptr)
         user_chunk_ptr = np.concatenate(([0], np.cumsum(user_counts))).astype(np.int64)
         users = Side(

@@ -66,7 +66,7 @@ def _check_product_fits(targets, confidence, name):
     check_fits_dtype(confidence * targets, name, np.float64)
 
 
-def targets_and_confidence(data, params, dtype):
+def targets_and_confidence(data, params, dtype, unit_view=False):
     """``(a, c)`` per stored entry from the values, weights and transform.
 
     Parameters
@@ -76,10 +76,18 @@ def targets_and_confidence(data, params, dtype):
         Checked parameters (``confidence``, ``alpha``, ``eps``).
     dtype : numpy.dtype
         The factor dtype; both arrays must be representable in it.
+    unit_view : bool, default False
+        Return unit confidences (no weights, no transform) as a read-only
+        stride-0 view instead of an array of ones.
     """
     transform = params["confidence"]
     if transform is None:
-        confidence = data.weights if data.weights is not None else np.ones(data.nnz)
+        if data.weights is not None:
+            confidence = data.weights
+        elif unit_view:
+            confidence = np.broadcast_to(np.ones(1), (data.nnz,))
+        else:
+            confidence = np.ones(data.nnz)
         targets = data.values
         confidence_name = "weights"
     else:

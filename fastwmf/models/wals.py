@@ -11,7 +11,7 @@ import numpy as np
 from .._threading import thread_limits
 from .._validation import check_bool, check_choice, check_int, check_interactions
 from ._basis import SharedBasis
-from ._problem import Problem
+from ._problem import Problem, as_dtype
 from ._wmf import (
     check_common_params, check_factors_fit, objective_params, progress_bar,
     random_factors, read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
@@ -190,10 +190,11 @@ class WALS(FactorModel):
 
     def _problem(self, data, user_weights, item_weights, params, renumber=None):
         check_factors_fit(params["factors"], data.shape)
-        targets, confidence = targets_and_confidence(data, params, params["dtype"])
+        targets, confidence = targets_and_confidence(data, params, params["dtype"],
+                                                     unit_view=True)
         # to the model dtype now, so that the float64 copies are freed before the layout
-        targets = targets.astype(params["dtype"], copy=False)
-        confidence = confidence.astype(params["dtype"], copy=False)
+        targets = as_dtype(targets, params["dtype"])
+        confidence = as_dtype(confidence, params["dtype"])
         p, q = unobserved_weights(user_weights, item_weights, data.shape)
         d = params["factors"]
         row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
