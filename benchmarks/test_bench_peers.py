@@ -128,9 +128,12 @@ def test_same_loss_as_implicit(measure, synthetic, threads, solver):
     model = case.state["model"]
     U0, V0 = bench.initial_factors(X.shape, factors, seed=1)
     U, V, basis = case.state["U"], case.state["V"], case.state["basis"]
+    problem = case.state["problem"]
+    start_U, start_V = U0.copy(), V0.copy()
+    problem.to_layout(start_U, start_V)  # the problem's row order (by activity when renumbered)
 
     def iterations():
-        U[:], V[:] = U0, V0
+        U[:], V[:] = start_U, start_V
         basis.forget()
         for _ in range(LOSS_ITERATIONS):
             case.run()
@@ -139,6 +142,7 @@ def test_same_loss_as_implicit(measure, synthetic, threads, solver):
                      warm=iterations)
     info = measure(fit, name, rounds=1, iterations=LOSS_ITERATIONS)
     basis.restore(U, V)
+    problem.to_original(U, V)
     model.user_factors_, model.item_factors_ = U, V  # this run's factors, for WALS.loss
     ours = model.loss(X)
 

@@ -26,7 +26,8 @@ def blas_controller():
     Built once, on first use: a new ``threadpool_limits`` scans the loaded
     libraries again (about a millisecond a call, which a small fit or a
     ``recommend`` call would pay every time). NumPy's and SciPy's BLAS are
-    loaded before it is built.
+    loaded before it is built; a BLAS that a process loads later (another
+    library's) is not limited by it.
     """
     if not _BLAS_CONTROLLER:
         controller = None
@@ -90,8 +91,17 @@ def _pool():
     with _POOL_LOCK:
         if _POOL is None:
             _POOL = ThreadPoolExecutor(max_workers=max(max_threads() - 1, 1),
-                                       thread_name_prefix="fastwmf")
+                                       thread_name_prefix="fastwmf",
+                                       initializer=_mark_helper)
         return _POOL
+
+
+_ON_HELPER = threading.local()
+
+
+def _mark_helper():
+    """Pool initializer: tasks on this thread run nested calls serially."""
+    _ON_HELPER.active = True
 
 
 def run_tasks(task, n_tasks):
@@ -102,8 +112,12 @@ def run_tasks(task, n_tasks):
     the thread count follows :func:`thread_limits` like Numba's ``prange``, but
     nothing is compiled (a Numba ``prange`` kernel compiles for two to three
     times as long as the same loop without it). The calling thread works too,
-    so nested or concurrent calls always finish. Each task must write outputs
-    of its own; the first exception raised by a task is re-raised here.
+    so concurrent calls always finish; a call from inside a task runs its
+    tasks serially on that thread (Numba's thread limit is per thread, and the
+    outer call already uses the threads it was given). Each task must write
+    outputs of its own. The first exception raised by a task, or an interrupt
+    of the caller, stops the handing out; the call returns only once no task
+    runs any more, and then re-raises it.
 
     Parameters
     ----------
@@ -112,7 +126,7 @@ def run_tasks(task, n_tasks):
     n_tasks : int
     """
     threads = min(numba.get_num_threads(), n_tasks)
-    if threads <= 1:
+    if threads <= 1 or getattr(_ON_HELPER, "active", False):
         for k in range(n_tasks):
             task(k)
         return
@@ -132,15 +146,29 @@ def run_tasks(task, n_tasks):
                 failures.append(error)
                 raise
 
-    pool = _pool()
-    helpers = [pool.submit(work) for _ in range(threads - 1)]
+    try:
+        pool = _pool()
+        helpers = [pool.submit(work) for _ in range(threads - 1)]
+    except RuntimeError:  # the interpreter is shutting down: no new threads
+        for k in range(n_tasks):
+            task(k)
+        return
     try:
         work()
+    except BaseException:
+        if not failures:  # an interrupt between tasks: stop the helpers too
+            failures.append(None)
+        raise
     finally:
         for helper in helpers:
             if not helper.cancel():  # started: wait for its current task
-                helper.exception()
-    if failures:
+                while True:
+                    try:
+                        helper.exception()
+                        break
+                    except BaseException:  # noqa: B036 - a second interrupt: keep waiting
+                        failures.append(None)
+    if failures and failures[0] is not None:
         raise failures[0]
 
 

@@ -289,7 +289,9 @@ def als_epoch_case(X, factors=64, solver="cg", threads=None, **params):
     As in a fit, CG leaves ``state["U"]`` and ``state["V"]`` in the basis that
     ``state["basis"]`` records: call its ``restore`` before reading them as
     factors, and its ``forget`` after overwriting them with factors in the
-    original basis.
+    original basis. As in a fit, their rows are in ``state["problem"]``'s
+    order (by activity from 10^6 entries on): its ``to_layout`` and
+    ``to_original`` move factors in and out of that order.
     """
     threads = bench_threads(threads)
     model, problem = als_problem(X, factors, solver, threads, **params)

@@ -41,7 +41,16 @@ def _sample(factors, seed=0):
 
 
 def _wals_paths(X, factors, dtype, threads):
+    # Numba builds a kernel per kind of input array: all-ones targets or
+    # confidences are shared stride-0 views, other values arrays
+    counts = X.copy()
+    counts.data[:] = 1.0 + np.arange(counts.nnz) % 3
+    weights = 0.5 + np.arange(X.nnz) % 2
     for solver in ("cg", "cholesky"):
+        for data, extra in ((counts, {}), (counts, {"weights": weights})):
+            fitted = WALS(factors=factors, iterations=2, solver=solver, dtype=dtype,
+                          random_state=0, num_threads=threads).fit(data, **extra)
+            fitted.loss(data, **extra)
         model = WALS(factors=factors, iterations=2, solver=solver, dtype=dtype,
                      random_state=0, num_threads=threads).fit(X)
     model.loss(X)

@@ -99,3 +99,26 @@ def test_numba_cache_dir_still_takes_precedence(tmp_path):
 
 def test_the_package_imports_without_compiling():
     assert fastwmf.__version__
+
+
+def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
+    env = _env(FASTWMF_CACHE_DIR=str(tmp_path))
+    subprocess.run([sys.executable, "-m", "fastwmf", "compile", "--factors", "8", "--parts",
+                    "wals"], env=env, check=True, timeout=600, capture_output=True)
+    probe = textwrap.dedent("""
+        import numpy as np
+        import fastwmf
+        from fastwmf.datasets import make_implicit_interactions
+        from fastwmf.kernels import als, layout, loss
+        X = make_implicit_interactions(300, 120, 3000, seed=1)
+        B = X.copy()
+        B.data[:] = 1.0
+        for solver in ("cg", "cholesky"):
+            for data, extra in ((X, {}), (B, {}), (X, {"weights": np.full(X.nnz, 2.0)})):
+                model = fastwmf.WALS(factors=8, iterations=1, solver=solver).fit(data, **extra)
+                model.loss(data, **extra)
+        for kernel in als.compiled_kernels() + [layout.transpose_renumbered,
+                                                loss._observed_loss_chunk]:
+            assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)
+    """)
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=600)

@@ -470,8 +470,9 @@ def _observed(block, indices, rows, other, col_weights, params):
 def observed_full(block, rows, fixed, params):
     """The observed part of the loss over a user block (as ``Problem.loss``).
 
-    Runs on the user side, like WALS: there the random reads go to the item
-    factors, usually the smaller matrix. ``fixed`` is the gather of the new
+    Runs on the user side: there the random reads go to the item factors,
+    usually the smaller matrix (WALS's ``Problem.loss`` sums the item side,
+    which is stored in its factors' order when they are renumbered). ``fixed`` is the gather of the new
     item factors that the next user half-step uses, so it moves nothing extra.
     """
     return _observed(block, block.indices, rows, fixed[0], block.col_weights, params)
