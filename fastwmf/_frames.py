@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from typing_extensions import TypeGuard
 
-    from .models.base import DataFrameLike
+    from ._typing import DataFrameLike
 
 #: Column roles and their default names.
 DEFAULT_COLUMNS = {"user": "user", "item": "item", "value": None, "weight": None}

@@ -18,11 +18,14 @@ import numpy as np
 
 from ._config import SUPPORTED_DTYPES
 from ._threading import max_threads
+from .weights import CONFIDENCE_TRANSFORMS
 
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, TypeVar
 
-    from .models.base import FactorModel
+    from ._typing import SavedModel
+
+    ModelClass = TypeVar("ModelClass", bound=type)
 
 FORMAT_NAME = "fastwmf-model"
 FORMAT_VERSION = 1
@@ -36,9 +39,26 @@ class ModelFileError(ValueError):
     """A model file is missing pieces, corrupted, or from a newer version."""
 
 
+#: Model classes by the name a file stores (see :func:`register_model`).
+_MODEL_CLASSES: dict[str, type] = {}
+
+
+def register_model(cls: ModelClass) -> ModelClass:
+    """Let :func:`save_model` write and :func:`load_model` read models of ``cls``.
+
+    A class decorator: the model modules register themselves, so this module
+    imports none of them. The file names the class by ``cls.__name__``; a
+    subclass is not registered with its base.
+    """
+    name = cls.__name__
+    if _MODEL_CLASSES.get(name, cls) is not cls:
+        raise ValueError(f"a model class named {name!r} is registered already")
+    _MODEL_CLASSES[name] = cls
+    return cls
+
+
 def _model_classes():
-    from .models import SGD, DenseSVD, Popularity, TruncatedSVD, WALS
-    return {cls.__name__: cls for cls in (WALS, SGD, DenseSVD, TruncatedSVD, Popularity)}
+    return dict(_MODEL_CLASSES)
 
 
 def _json_params(model):
@@ -56,7 +76,7 @@ def _json_params(model):
     return params
 
 
-def save_model(model: FactorModel, path: str | os.PathLike[str]) -> None:
+def save_model(model: SavedModel, path: str | os.PathLike[str]) -> None:
     """Write a fitted model to ``path`` atomically.
 
     The file is written beside ``path`` under a temporary name and renamed
@@ -65,7 +85,7 @@ def save_model(model: FactorModel, path: str | os.PathLike[str]) -> None:
     Parameters
     ----------
     model : FactorModel
-        A fitted fastwmf model.
+        A fitted model of a registered class (:func:`register_model`).
     path : str or os.PathLike
         Destination; ``.npz`` is not appended.
     """
@@ -102,7 +122,7 @@ def save_model(model: FactorModel, path: str | os.PathLike[str]) -> None:
         raise
 
 
-def load_model(path: str | os.PathLike[str]) -> FactorModel:
+def load_model(path: str | os.PathLike[str]) -> SavedModel:
     """Read a model written by :func:`save_model`.
 
     Parameters
@@ -210,10 +230,7 @@ def _check_fitted_state(model, path):
 
 
 def _check_fit_params(fitted, model, path):
-    from .models._wmf import OBJECTIVE_PARAMS
-    from .weights import CONFIDENCE_TRANSFORMS
-    required = set(OBJECTIVE_PARAMS) | ({"bias_regularization"} if "biased_" in
-                                        model._fitted_values else set())
+    required = set(type(model)._fit_param_names)
     if not isinstance(fitted, dict) or set(fitted) != required:
         raise ModelFileError(f"{path!r} lacks the fitted objective parameters")
     for name in required - {"confidence"}:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike
 
-    from .models.base import InteractionsLike
+    from ._typing import InteractionsLike
 
 logger = logging.getLogger(__name__)
 

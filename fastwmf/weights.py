@@ -11,7 +11,7 @@ from ._validation import check_float, check_interactions
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-    from .models.base import InteractionsLike
+    from ._typing import InteractionsLike
 
 #: Names accepted by ``WALS(confidence=...)``.
 CONFIDENCE_TRANSFORMS = ("linear", "log")

@@ -502,3 +502,17 @@ def test_thread_count_from_a_bigger_machine_is_clamped(tmp_path):
     loaded = fastwmf.load_model(target)
     assert loaded.num_threads == 0
     np.testing.assert_array_equal(loaded.recommend(0, k=3)[0], model.recommend(0, k=3)[0])
+
+
+def test_model_classes_register_themselves_once():
+    from fastwmf import io
+    assert sorted(io._model_classes()) == ["DenseSVD", "Popularity", "SGD", "TruncatedSVD",
+                                           "WALS"]
+    assert io.register_model(fastwmf.WALS) is fastwmf.WALS  # the same class again: no-op
+
+    class WALS(fastwmf.WALS):  # another class under a registered name
+        pass
+
+    with pytest.raises(ValueError, match="named 'WALS' is registered already"):
+        io.register_model(WALS)
+    assert io._model_classes()["WALS"] is fastwmf.WALS

@@ -13,35 +13,17 @@ from .._frames import (
     frame_rows_for_items, frame_to_triples, is_frame, labels_to_index)
 from .._validation import (
     check_bool, check_ids, check_int, check_interactions, check_num_threads)
+from ..io import load_model, save_model
 from ..kernels.topk import topk_inner_product
 
 if TYPE_CHECKING:
-    # Type aliases shared by the annotations of the public API; they exist only
-    # for type checkers (annotations are never evaluated at runtime).
     import os
-    from typing import Any, Protocol, Tuple, TypeVar, Union
+    from typing import Any, TypeVar
 
     from numpy.typing import ArrayLike, NDArray
 
-    #: A scipy.sparse matrix or array, any format.
-    SparseMatrix = Union[sp.spmatrix, sp.sparray]
-    #: Feedback: a sparse matrix or a ``(rows, cols, values)`` triple of 1-D arrays.
-    InteractionsLike = Union[SparseMatrix, Tuple[ArrayLike, ArrayLike, ArrayLike]]
-
-    class DataFrameLike(Protocol):
-        """A pandas- or polars-like table: ``columns`` and ``frame[name]``."""
-
-        @property
-        def columns(self) -> Any: ...
-
-        def __getitem__(self, key: Any, /) -> Any: ...
-
-    #: What ``fit`` and ``fold_in`` take: interactions or a DataFrame.
-    FitInput = Union[InteractionsLike, DataFrameLike]
-    #: A float32 or float64 array (factor matrices).
-    FloatArray = NDArray[np.floating[Any]]
-    #: Seed of the random draws: None, an int or a ``numpy.random.Generator``.
-    RandomState = Union[int, np.random.Generator, None]
+    from .._typing import (  # noqa: F401 - re-exported for the model modules' annotations
+        DataFrameLike, FitInput, FloatArray, InteractionsLike, RandomState, SparseMatrix)
 
     ParamsT = TypeVar("ParamsT", bound="ParamsMixin")
     ModelT = TypeVar("ModelT", bound="FactorModel")
@@ -101,6 +83,8 @@ class FactorModel(ParamsMixin):
     _fitted_arrays: tuple[str, ...] = ("user_factors_", "item_factors_")
     #: Names of fitted JSON-serializable attributes saved by :meth:`save`.
     _fitted_values: tuple[str, ...] = ()
+    #: Keys of the ``fit_params_`` dict a saved model must hold (if it has one).
+    _fit_param_names: tuple[str, ...] = ()
 
     #: Fitted factors (declared for type checkers; set by ``fit``).
     user_factors_: FloatArray
@@ -415,13 +399,11 @@ class FactorModel(ParamsMixin):
     # --------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted model to ``path`` (see :func:`fastwmf.io.save_model`)."""
-        from ..io import save_model
         save_model(self, path)
 
     @classmethod
     def load(cls: type[ModelT], path: str | os.PathLike[str]) -> ModelT:
         """Read a model written by :meth:`save` (see :func:`fastwmf.io.load_model`)."""
-        from ..io import load_model
         model = load_model(path)
         if not isinstance(model, cls):
             raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")

@@ -8,14 +8,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._validation import check_interactions, check_num_threads
+from ..io import register_model
 from .base import FactorModel
 
 if TYPE_CHECKING:
     from typing import Any
 
-    from .base import FitInput
+    from .._typing import FitInput
 
 
+@register_model
 class Popularity(FactorModel):
     """Rank items by their number of stored entries in the training data.
 

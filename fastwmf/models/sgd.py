@@ -14,13 +14,15 @@ from .._threading import thread_limits, uniform_chunks
 from .._frames import frame_to_triples, is_frame, labels_to_index
 from .._validation import (
     check_bool, check_choice, check_float, check_int, check_interactions)
+from ..io import register_model
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss_entries, weighted_squared_norm
 from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_shape, sgd_epoch, tile_entries
 from ._problem import frequency_scaled_regularization
 from ._wmf import (
-    check_common_params, check_factors_fit, check_finite_factors, objective_params, progress_bar,
-    read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
+    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, check_finite_factors,
+    objective_params, progress_bar, read_only, solve_new_rows, targets_and_confidence,
+    unobserved_weights)
 from .base import FactorModel
 
 if TYPE_CHECKING:
@@ -28,12 +30,13 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, DTypeLike
 
-    from .base import FitInput, FloatArray, RandomState, SparseMatrix
+    from .._typing import FitInput, FloatArray, RandomState, SparseMatrix
 
 logger = logging.getLogger(__name__)
 
 SCHEDULES = ("adagrad", "decay")
 
+@register_model
 class SGD(FactorModel):
     """Matrix factorization fitted by lock-free parallel SGD (Hogwild).
 
@@ -138,6 +141,7 @@ class SGD(FactorModel):
     """
 
     _fitted_arrays = ("user_factors_", "item_factors_", "item_weights_")
+    _fit_param_names = OBJECTIVE_PARAMS + ("bias_regularization",)
     _fitted_values = ("loss_history_", "validation_history_", "n_iter_", "best_epoch_",
                       "global_bias_", "biased_", "fit_time_", "fit_params_")
 

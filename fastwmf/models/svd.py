@@ -9,12 +9,13 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from .._validation import check_float, check_int, check_num_threads, check_interactions, check_random_state
+from ..io import register_model
 from .base import FactorModel
 
 if TYPE_CHECKING:
     from typing import Any, TypeVar
 
-    from .base import FitInput, RandomState
+    from .._typing import FitInput, RandomState
 
     _SVDModelT = TypeVar("_SVDModelT", bound="_SVDModel")
 
@@ -88,6 +89,7 @@ class _SVDModel(FactorModel):
         return (projected * inverse).astype(self.item_factors_.dtype)
 
 
+@register_model
 class DenseSVD(_SVDModel):
     """Truncated SVD of the densified matrix (numpy.linalg.svd).
 
@@ -121,6 +123,7 @@ class DenseSVD(_SVDModel):
         return left[:, :factors], singular[:factors], right_t[:factors]
 
 
+@register_model
 class TruncatedSVD(_SVDModel):
     """Sparse truncated SVD (scipy.sparse.linalg.svds, ARPACK).
 

@@ -10,10 +10,11 @@ import numpy as np
 
 from .._threading import thread_limits
 from .._validation import check_bool, check_choice, check_int, check_interactions
+from ..io import register_model
 from ._basis import SharedBasis
 from ._problem import Problem, as_dtype
 from ._wmf import (
-    check_common_params, check_factors_fit, objective_params, progress_bar,
+    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, progress_bar,
     random_factors, read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
@@ -22,13 +23,14 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike, DTypeLike
 
-    from .base import FitInput, FloatArray, InteractionsLike, RandomState, SparseMatrix
+    from .._typing import FitInput, FloatArray, InteractionsLike, RandomState, SparseMatrix
 
 logger = logging.getLogger(__name__)
 
 SOLVERS = ("cholesky", "cg")
 
 
+@register_model
 class WALS(FactorModel):
     """Weighted matrix factorization fitted by alternating least squares.
 
@@ -149,6 +151,7 @@ class WALS(FactorModel):
     """
 
     _fitted_arrays = ("user_factors_", "item_factors_", "item_weights_")
+    _fit_param_names = OBJECTIVE_PARAMS
     _fitted_values = ("loss_history_", "n_iter_", "fit_time_", "fit_params_")
 
     def __init__(self, factors: int = 64, w0: float = 0.1, regularization: float = 0.1,
