@@ -174,7 +174,7 @@ def test_many_blocks_parse_like_one(tmp_path, monkeypatch):
              int(rng.integers(8e8, 1.5e9))) for p in pairs]
     path = build_archive(tmp_path, "ml-10m", rows=rows)
     whole = load_movielens("ml-10m", path=path)
-    monkeypatch.setattr(ds, "_BLOCK_BYTES", 97)
+    monkeypatch.setattr(ds._text, "_BLOCK_BYTES", 97)
     pieces = load_movielens("ml-10m", path=path)
     for attr in ("matrix", "timestamps"):
         assert (getattr(whole, attr) != getattr(pieces, attr)).nnz == 0
@@ -463,7 +463,7 @@ def test_ids_keep_their_type(tmp_path):
 def test_ids_switch_to_strings_in_a_later_block(tmp_path, monkeypatch):
     lines = [f"{u},{u % 5}" for u in range(1, 200)] + ["zed,1"]
     path = write(tmp_path / "late.csv", "u,i\n" + "\n".join(lines) + "\n")
-    monkeypatch.setattr(ds, "_BLOCK_BYTES", 64)
+    monkeypatch.setattr(ds._text, "_BLOCK_BYTES", 64)
     data = load_interactions(path, "u", "i")
     assert data.user_ids.dtype.kind == "U" and len(data.user_ids) == 200
     assert data.user_index("zed") == 199 and data.user_index("10") == 1
@@ -493,7 +493,7 @@ def test_generic_loader_matches_the_csv_module(tmp_path, monkeypatch):
         lines.append(f"{rng.choice(names)}{rng.integers(30)},{rng.integers(1, 90)},"
                      f"{rng.normal():.6g}")
     path = write(tmp_path / "random.csv", "\n".join(lines) + "\n")
-    monkeypatch.setattr(ds, "_BLOCK_BYTES", 200)
+    monkeypatch.setattr(ds._text, "_BLOCK_BYTES", 200)
     data = load_interactions(path, "who", "what", "score", duplicates="last")
     expected = {}
     with open(path, newline="", encoding="utf-8") as handle:
