@@ -15,7 +15,8 @@ import time
 
 import fastwmf
 from fastwmf.datasets import load_movielens
-from fastwmf.evaluation import evaluate, split_per_user
+from fastwmf.metrics import evaluate
+from fastwmf.model_selection import split_per_user
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_ZIP = os.path.join(HERE, "..", "..", "shared", "datasets", "ml-100k.zip")

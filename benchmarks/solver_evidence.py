@@ -58,7 +58,8 @@ import scipy.sparse as sp
 import fastwmf
 from fastwmf import bench
 from fastwmf.datasets import make_implicit_interactions, make_planted_ratings
-from fastwmf.evaluation import evaluate, split_entries, split_per_user
+from fastwmf.metrics import evaluate
+from fastwmf.model_selection import split_entries, split_per_user
 
 try:
     from threadpoolctl import threadpool_limits

@@ -41,7 +41,8 @@ import scipy.sparse as sp
 import fastwmf
 from fastwmf import bench
 from fastwmf._threading import thread_limits
-from fastwmf.evaluation import rmse, split_entries
+from fastwmf.metrics import rmse
+from fastwmf.model_selection import split_entries
 
 #: Iterations of the same-loss check, from identical starting factors.
 LOSS_ITERATIONS = 5

@@ -43,6 +43,10 @@ class Interactions:
         """Stored entries per row."""
         return np.diff(self.indptr)
 
+    def entry_rows(self):
+        """The row of each stored entry (int64, ascending)."""
+        return np.repeat(np.arange(self.shape[0], dtype=np.int64), self.row_counts())
+
     def to_scipy(self):
         """The values as a ``scipy.sparse.csr_matrix`` (no copy)."""
         return sp.csr_matrix((self.values, self.indices, self.indptr), shape=self.shape)

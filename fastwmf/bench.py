@@ -575,7 +575,7 @@ def quality_curves(train, test, factors=64, threads=None, k=10):
     warmed by a one-iteration fit first. Returns a list of
     ``{"model", "setting", "seconds", "ndcg"}`` with one point per row.
     """
-    from .evaluation import evaluate
+    from .metrics import evaluate
 
     threads = bench_threads(threads)
     factors = min(factors, min(train.shape) - 1)
@@ -626,7 +626,7 @@ def quality_data(source="auto", seed=0, matrix_seed=None):
     ``seed`` seeds the holdout, ``matrix_seed`` the synthetic matrix (default
     :func:`bench_seed`).
     """
-    from .evaluation import split_per_user
+    from .model_selection import split_per_user
 
     if source == "auto":
         source = "ml-100k" if ml100k_path() else "mini"

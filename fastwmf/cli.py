@@ -17,8 +17,9 @@ from . import SGD, DenseSVD, Popularity, TruncatedSVD, WALS
 from ._threading import max_threads
 from ._validation import check_int, check_num_threads
 from .datasets import SAMPLE_PARAMS, load_interactions, make_planted_ratings, sample_ratings
-from .evaluation import evaluate, recall_at_k, rmse, split_entries, split_per_user
 from .io import ModelFileError, load_model
+from .metrics import evaluate, recall_at_k, rmse
+from .model_selection import split_entries, split_per_user
 
 MODELS = ("wals", "sgd", "svd", "truncated-svd", "popularity")
 
@@ -183,7 +184,7 @@ def cmd_evaluate(args):
 
 
 def cmd_tune(args):
-    from .tuning import plot_tuning, tune_w0
+    from .model_selection import plot_tuning, tune_w0
     matrix, _, user_ids, item_ids = read_table(args.input, args)
     train, validation = split_per_user(matrix, test_fraction=args.validation_fraction,
                                        seed=args.seed)

@@ -20,7 +20,8 @@ import numpy as np
 
 from ._validation import check_choice, check_int
 from .datasets import make_implicit_interactions
-from .evaluation import evaluate, split_per_user
+from .metrics import evaluate
+from .model_selection import split_per_user
 from .kernels.layout import gather_rows_in_place
 from .models import SGD, WALS
 

@@ -53,7 +53,7 @@ def user_auc(scores_row, seen, relevant):
 
 
 def evaluate(U, V, train, test, ks):
-    """Every metric of ``fastwmf.evaluation.evaluate``, brute force, as one dict."""
+    """Every metric of ``fastwmf.metrics.evaluate``, brute force, as one dict."""
     scores = dense_scores(U, V)
     n_users, n_items = scores.shape
     train = sp.csr_matrix((n_users, n_items)) if train is None else sp.csr_matrix(train)

@@ -1,4 +1,5 @@
-"""Splits and metrics of fastwmf.evaluation against brute-force references."""
+"""Splits (fastwmf.model_selection) and metrics (fastwmf.metrics) against brute-force
+references."""
 
 import numpy as np
 import pytest
@@ -7,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastwmf
-from fastwmf.evaluation import (
-    METRICS, evaluate, kfold_entries, leave_k_out, mae, recall_at_k, rmse, split_entries,
-    split_per_user, split_temporal)
+from fastwmf.metrics import METRICS, evaluate, mae, recall_at_k, rmse
+from fastwmf.model_selection import (
+    kfold_entries, leave_k_out, split_entries, split_per_user, split_temporal)
 from fastwmf.models.base import NotFittedError
 
 from . import naive_metrics as naive
@@ -399,7 +400,7 @@ def test_temporal_split_breaks_ties_by_item_id_and_aligns_arrays():
 
 def test_every_per_user_time_ordering_path_matches_lexsort():
     from types import SimpleNamespace
-    from fastwmf.evaluation import _row_time_order
+    from fastwmf.model_selection import _row_time_order
     rng = np.random.default_rng(0)
     n = 300
     rows = np.sort(rng.integers(0, 12, n))
@@ -474,3 +475,15 @@ def test_split_arguments_are_checked_eagerly():
         split_temporal(X, np.arange(X.nnz), per_user="yes")
     with pytest.raises(ValueError, match="^X "):
         split_per_user(sp.csr_matrix((3, 3)))
+
+
+def test_earlier_module_names_reexport_the_same_objects():
+    import fastwmf.evaluation
+    import fastwmf.metrics
+    import fastwmf.model_selection
+    import fastwmf.tuning
+    for module in (fastwmf.evaluation, fastwmf.tuning):
+        for name in module.__all__:
+            home = (fastwmf.metrics if hasattr(fastwmf.metrics, name)
+                    else fastwmf.model_selection)
+            assert getattr(module, name) is getattr(home, name), name

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 import fastwmf
 from fastwmf.datasets import make_implicit_interactions
-from fastwmf.evaluation import fold_in_scorer
+from fastwmf.model_selection import fold_in_scorer
 
 pd = pytest.importorskip("pandas")
 

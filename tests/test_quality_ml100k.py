@@ -5,7 +5,8 @@ import os
 import pytest
 
 import fastwmf
-from fastwmf.evaluation import evaluate, split_per_user
+from fastwmf.metrics import evaluate
+from fastwmf.model_selection import split_per_user
 
 ML100K = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets", "ml-100k.zip")
 

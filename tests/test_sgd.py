@@ -8,7 +8,8 @@ import scipy.sparse as sp
 
 import fastwmf
 from fastwmf._threading import thread_limits
-from fastwmf.evaluation import rmse
+from fastwmf.metrics import rmse
+from fastwmf.model_selection import split_entries
 from fastwmf.kernels.sgd import sgd_epoch
 
 from . import naive
@@ -97,7 +98,7 @@ def test_single_thread_is_bit_for_bit_reproducible():
 def test_multithreaded_quality_within_noise_of_single_thread():
     import numba
     X = fastwmf.datasets.make_planted_ratings(3000, 800, density=0.1, seed=2)
-    train, test = fastwmf.evaluation.split_entries(X, 0.2, seed=0)
+    train, test = split_entries(X, 0.2, seed=0)
     scores = {}
     for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
         model = fastwmf.SGD(factors=8, epochs=15, random_state=0, num_threads=threads)
@@ -119,7 +120,7 @@ def test_first_epochs_do_not_diverge_for_large_factors(factors):
 
 def test_early_stopping_keeps_the_best_epoch():
     X = fastwmf.datasets.make_planted_ratings(300, 200, density=0.1, seed=3)
-    train, val = fastwmf.evaluation.split_entries(X, 0.2, seed=0)
+    train, val = split_entries(X, 0.2, seed=0)
     model = fastwmf.SGD(factors=32, epochs=60, learning_rate=0.1, regularization=0.0,
                         bias_regularization=0.0, patience=3, random_state=0, num_threads=1)
     model.fit(train, validation=val)

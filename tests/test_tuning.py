@@ -5,8 +5,8 @@ import pytest
 
 from fastwmf import WALS
 from fastwmf.datasets import make_implicit_interactions
-from fastwmf.evaluation import evaluate, split_per_user
-from fastwmf.tuning import TuningResult, plot_tuning, tune_w0
+from fastwmf.metrics import evaluate
+from fastwmf.model_selection import TuningResult, plot_tuning, split_per_user, tune_w0
 
 
 @pytest.fixture(scope="module")
