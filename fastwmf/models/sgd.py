@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .._alignment import aligned_empty
-from .._threading import thread_limits, uniform_chunks
+from .._threading import uniform_chunks
 from .._frames import frame_to_triples, is_frame, labels_to_index
 from .._validation import (
     check_bool, check_choice, check_float, check_int, check_interactions)
@@ -18,11 +17,11 @@ from ..io import register_model
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss_entries, weighted_squared_norm
 from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_shape, sgd_epoch, tile_entries
+from ._fitloop import run_iterations
 from ._problem import frequency_scaled_regularization
 from ._wmf import (
     OBJECTIVE_PARAMS, check_common_params, check_factors_fit, check_finite_factors,
-    objective_params, progress_bar, read_only, solve_new_rows, targets_and_confidence,
-    unobserved_weights)
+    objective_params, solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
 if TYPE_CHECKING:
@@ -31,8 +30,6 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
 
     from .._typing import FitInput, FloatArray, RandomState, SparseMatrix
-
-logger = logging.getLogger(__name__)
 
 SCHEDULES = ("adagrad", "decay")
 
@@ -261,45 +258,12 @@ class SGD(FactorModel):
         entries = [targets, confidence]
         del targets, confidence  # build frees them once it holds its tiled copies
         state = _State.build(data, entries, p, q, params)
-        history: list[float] = []
-        val_history: list[float] = []
-        best = None
-        progress = progress_bar(params["epochs"], params["show_progress"], "SGD")
-        epoch_count = 0
-        try:
-            with thread_limits(params["num_threads"]):
-                for epoch in range(1, params["epochs"] + 1):
-                    state.epoch(epoch, params)
-                    check_finite_factors(state.U, state.V, epoch, "epoch")
-                    epoch_count = epoch
-                    loss = state.loss(params) if params["calculate_loss"] else None
-                    if loss is not None:
-                        history.append(loss)
-                        if not np.isfinite(loss):
-                            raise FloatingPointError(
-                                f"the objective became {loss} at epoch {epoch}; lower "
-                                f"learning_rate or raise regularization")
-                    if val is not None:
-                        val_history.append(state.rmse(val))
-                        if best is None or val_history[-1] < best[0]:
-                            best = (val_history[-1], epoch, state.snapshot())
-                    logger.debug("epoch %d loss %s validation %s", epoch, loss,
-                                 val_history[-1] if val_history else None)
-                    if progress is not None:
-                        progress.update(1)
-                    if params["callback"] is not None and params["callback"](
-                            epoch, loss, read_only(state.U), read_only(state.V)):
-                        break
-                    if (params["patience"] is not None and best is not None
-                            and epoch - best[1] >= params["patience"]):
-                        break
-        finally:
-            if progress is not None:
-                progress.close()
-        best_epoch = epoch_count
-        if params["patience"] is not None and best is not None:
-            best_epoch = best[1]
-            state.restore(best[2])
+        log = run_iterations(
+            _SGDEpoch(state, params, val), iterations=params["epochs"],
+            num_threads=params["num_threads"], label="SGD",
+            show_progress=params["show_progress"], callback=params["callback"],
+            remedy="lower learning_rate or raise regularization", unit="epoch",
+            validate=val is not None, patience=params["patience"])
         self.user_factors_, self.item_factors_ = state.augmented_factors()
         self.user_bias_ = state.user_bias.copy() if state.biased else None
         self.item_bias_ = state.item_bias.copy() if state.biased else None
@@ -308,10 +272,10 @@ class SGD(FactorModel):
         self.item_weights_ = q
         self.fit_params_ = objective_params(params, extra=("bias_regularization",))
         self.user_ids_, self.item_ids_ = user_labels, item_labels
-        self.loss_history_ = history
-        self.validation_history_ = val_history
-        self.best_epoch_ = best_epoch
-        self.n_iter_ = epoch_count
+        self.loss_history_ = log.loss_history
+        self.validation_history_ = log.validation_history
+        self.best_epoch_ = log.n_iter if log.best_iteration is None else log.best_iteration
+        self.n_iter_ = log.n_iter
         self.fit_time_ = time.perf_counter() - started
         return self
 
@@ -344,6 +308,33 @@ class SGD(FactorModel):
         out[:, d] = self.global_bias_ + t * solved[:, d]
         out[:, d + 1] = 1.0
         return out
+
+
+class _SGDEpoch:
+    """One SGD epoch over a :class:`_State` for :func:`run_iterations`."""
+
+    def __init__(self, state, params, validation):
+        self.state, self.params, self.validation = state, params, validation
+
+    def step(self, epoch):
+        self.state.epoch(epoch, self.params)
+        check_finite_factors(self.state.U, self.state.V, epoch, "epoch")
+        return self.state.loss(self.params) if self.params["calculate_loss"] else None
+
+    def callback_factors(self):
+        return self.state.U, self.state.V
+
+    def validation_score(self):
+        return self.state.rmse(self.validation)
+
+    def snapshot(self):
+        return self.state.snapshot()
+
+    def restore(self, snapshot):
+        self.state.restore(snapshot)
+
+    def finish(self):
+        pass
 
 
 class _State:

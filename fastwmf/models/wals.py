@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -12,10 +11,11 @@ from .._threading import thread_limits
 from .._validation import check_bool, check_choice, check_int, check_interactions
 from ..io import register_model
 from ._basis import SharedBasis
+from ._fitloop import run_iterations
 from ._problem import Problem, as_dtype
 from ._wmf import (
-    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, progress_bar,
-    random_factors, read_only, solve_new_rows, targets_and_confidence, unobserved_weights)
+    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, random_factors,
+    solve_new_rows, targets_and_confidence, unobserved_weights)
 from .base import FactorModel
 
 if TYPE_CHECKING:
@@ -24,8 +24,6 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike, DTypeLike
 
     from .._typing import FitInput, FloatArray, InteractionsLike, RandomState, SparseMatrix
-
-logger = logging.getLogger(__name__)
 
 SOLVERS = ("cholesky", "cg")
 
@@ -259,58 +257,18 @@ class WALS(FactorModel):
             U = random_factors(rng, m, d, 0.1 / np.sqrt(d), dtype)
             V = random_factors(rng, n, d, 0.1 / np.sqrt(d), dtype)
         problem.to_layout(U, V)
-        history: list[float] = []
-        progress = progress_bar(params["iterations"], params["show_progress"], "WALS")
-        n_iter = 0
-        basis = SharedBasis()
-        gramian = None
-        try:
-            with thread_limits(params["num_threads"]):
-                for iteration in range(1, params["iterations"] + 1):
-                    try:
-                        loss, gramian = problem.iterate(
-                            U, V, params["solver"], params["cg_steps"], basis,
-                            params["calculate_loss"], gramian)
-                    except FloatingPointError:
-                        raise FloatingPointError(
-                            f"the factors became non-finite at iteration {iteration}; "
-                            f"increase regularization or use dtype='float64'") from None
-                    n_iter = iteration
-                    if loss is not None:
-                        history.append(loss)
-                        if not np.isfinite(loss):
-                            raise FloatingPointError(
-                                f"the objective became {loss} at iteration {iteration}; "
-                                f"increase regularization or use dtype='float64'")
-                    logger.debug("iteration %d loss %s", iteration, loss)
-                    if progress is not None:
-                        progress.update(1)
-                        if loss is not None:
-                            progress.set_postfix(loss=f"{loss:.6g}")
-                    if params["callback"] is not None:
-                        if basis.rotated:
-                            basis.restore(U, V)
-                            gramian = None  # computed in the basis just left
-                        if problem.renumbered:
-                            shown_U, shown_V = U.copy(), V.copy()
-                            problem.to_original(shown_U, shown_V)
-                        else:
-                            shown_U, shown_V = U, V
-                        if params["callback"](iteration, loss, read_only(shown_U),
-                                              read_only(shown_V)):
-                            break
-                basis.restore(U, V)
-                problem.to_original(U, V)
-        finally:
-            if progress is not None:
-                progress.close()
+        sweep = _ALSIteration(problem, U, V, params)
+        log = run_iterations(
+            sweep, iterations=params["iterations"], num_threads=params["num_threads"],
+            label="WALS", show_progress=params["show_progress"], callback=params["callback"],
+            remedy="increase regularization or use dtype='float64'")
         self.user_factors_ = U
         self.item_factors_ = V
         self.item_weights_ = problem.item_weights
         self.fit_params_ = objective_params(params)
         self.user_ids_, self.item_ids_ = user_labels, item_labels
-        self.loss_history_ = history
-        self.n_iter_ = n_iter
+        self.loss_history_ = log.loss_history
+        self.n_iter_ = log.n_iter
         self.fit_time_ = time.perf_counter() - started
         return self
 
@@ -345,3 +303,44 @@ class WALS(FactorModel):
         return solve_new_rows(data, targets, confidence, self.item_factors_,
                               self.item_weights_, fitted["w0"], fitted["regularization"],
                               fitted["nu"], self._threads())
+
+
+class _ALSIteration:
+    """One ALS sweep (user, then item half-step) for :func:`run_iterations`.
+
+    CG keeps both factor matrices in the eigenbasis of the fixed side's
+    Gramian between sweeps (:class:`SharedBasis`) and a large problem keeps
+    their rows by activity (:class:`Problem`); :meth:`callback_factors` and
+    :meth:`finish` bring them back into the caller's basis and order.
+    """
+
+    def __init__(self, problem, U, V, params):
+        self.problem, self.U, self.V, self.params = problem, U, V, params
+        self.basis = SharedBasis()
+        self.gramian = None  # of V in its current basis, when known
+
+    def step(self, iteration):
+        params = self.params
+        try:
+            loss, self.gramian = self.problem.iterate(
+                self.U, self.V, params["solver"], params["cg_steps"], self.basis,
+                params["calculate_loss"], self.gramian)
+        except FloatingPointError:
+            raise FloatingPointError(
+                f"the factors became non-finite at iteration {iteration}; "
+                f"increase regularization or use dtype='float64'") from None
+        return loss
+
+    def callback_factors(self):
+        if self.basis.rotated:
+            self.basis.restore(self.U, self.V)
+            self.gramian = None  # computed in the basis just left
+        if not self.problem.renumbered:
+            return self.U, self.V
+        U, V = self.U.copy(), self.V.copy()
+        self.problem.to_original(U, V)
+        return U, V
+
+    def finish(self):
+        self.basis.restore(self.U, self.V)
+        self.problem.to_original(self.U, self.V)
