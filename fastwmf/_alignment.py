@@ -7,9 +7,7 @@ that reads rows at random then moves a quarter more data than it uses.
 
 import numpy as np
 
-#: Bytes per cache line on the x86-64 and ARM cores this library targets; the
-#: alignment of the allocations made here.
-CACHE_LINE_BYTES = 64
+from ._hardware import CACHE_LINE_BYTES
 
 
 def aligned_empty(shape, dtype, alignment=CACHE_LINE_BYTES):

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - numba always has it in supported versi
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 #: Package files (relative) whose content every compiled kernel depends on.
-SHARED_SOURCES = ("_config.py", "_alignment.py", "_threading.py")
+SHARED_SOURCES = ("_config.py", "_alignment.py", "_hardware.py", "_threading.py")
 
 
 def cache_dir():
@@ -48,8 +48,8 @@ def cache_dir():
 def _source_hash(py_file):
     """SHA-256 over the kernel sources, the shared sources and ``py_file``."""
     kernels = os.path.join(PACKAGE_DIR, "kernels")
-    paths = sorted(os.path.join(kernels, name) for name in os.listdir(kernels)
-                   if name.endswith(".py"))
+    paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(kernels)
+                   for name in names if name.endswith(".py"))
     paths += [os.path.join(PACKAGE_DIR, name) for name in SHARED_SOURCES]
     paths.append(os.path.abspath(py_file))
     digest = hashlib.sha256()

@@ -65,10 +65,13 @@ def test_stamp_changes_with_any_kernel_source(tmp_path, monkeypatch):
         before = _cache._source_hash(als)
         _cache._source_hash.cache_clear()
         assert _cache._source_hash(als) == before
-        with open(package / "kernels" / "rowblock.py", "a") as handle:
-            handle.write("\n# edited\n")
-        _cache._source_hash.cache_clear()
-        assert _cache._source_hash(als) != before
+        stamps = {before}
+        for edited in ("rowblock.py", "_llvm/rowhead.py"):  # the code generators too
+            with open(package / "kernels" / edited, "a") as handle:
+                handle.write("\n# edited\n")
+            _cache._source_hash.cache_clear()
+            stamps.add(_cache._source_hash(als))
+        assert len(stamps) == 3
     finally:
         _cache._source_hash.cache_clear()
 
@@ -122,3 +125,14 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
             assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)
     """)
     subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=600)
+
+
+def test_hardware_constants_are_detected_and_sane():
+    from fastwmf import _hardware
+    from fastwmf.kernels import _llvm
+    assert _hardware.SIMD_BYTES in (16, 32, 64)
+    line = _hardware.CACHE_LINE_BYTES
+    assert line >= 16 and line & (line - 1) == 0
+    assert _llvm.VECTOR_BYTES == min(_hardware.SIMD_BYTES, 32)
+    if "avx2" in _hardware.CPU_FEATURES:
+        assert _hardware.SIMD_BYTES >= 32

@@ -5,7 +5,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastwmf.kernels.gramtile import gram_tile, vector_length
+from fastwmf.kernels._llvm.gramtile import gram_tile, vector_length
 
 
 @functools.lru_cache(maxsize=None)

@@ -7,7 +7,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastwmf.kernels.prefetch import prefetch, prefetch_row
+from fastwmf.kernels._llvm.prefetch import prefetch, prefetch_row
 
 
 @njit

@@ -3,7 +3,7 @@ import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastwmf.kernels.rowhead import head_sums, head_update, split_update
+from fastwmf.kernels._llvm.rowhead import head_sums, head_update, split_update
 
 
 def _kernels(size):

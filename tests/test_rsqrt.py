@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from numba import njit
 from numba.core.errors import TypingError
 
-from fastwmf.kernels.rsqrt import HAS_RSQRT_ESTIMATE, RSQRT_RELATIVE_ERROR, inverse_sqrt
+from fastwmf.kernels._llvm.rsqrt import HAS_RSQRT_ESTIMATE, RSQRT_RELATIVE_ERROR, inverse_sqrt
 
 
 @njit

@@ -17,7 +17,7 @@ from numba import njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
-from .gramtile import gram_tile, vector_length
+from ._llvm import gram_tile, vector_length
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rotate import rotate_rows_parallel
 from .rowblock import (

@@ -11,7 +11,7 @@ from numba import njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
-from .prefetch import prefetch_row
+from ._llvm import prefetch_row
 from .rowblock import GATHER_AHEAD
 
 

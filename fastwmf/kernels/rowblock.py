@@ -12,7 +12,7 @@ of the accumulator serves four updates.
 from numba import njit
 
 from .._config import SERIAL
-from .prefetch import prefetch_row
+from ._llvm import prefetch_row
 
 #: Rows :func:`gather_rows` prefetches ahead: far enough to overlap the cache
 #: misses of successive rows, near enough that the lines are still cached when

@@ -25,9 +25,7 @@ from numba import njit, prange
 
 from .._config import PARALLEL, SERIAL
 from .._threading import dynamic_schedule
-from .prefetch import prefetch, prefetch_row
-from .rowhead import head_sums, head_update, split_update
-from .rsqrt import inverse_sqrt
+from ._llvm import head_sums, head_update, inverse_sqrt, prefetch, prefetch_row, split_update
 from .specialise import exact_width
 
 #: Bytes of the factor rows of one user block: it stays in the core's cache

@@ -20,10 +20,13 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..._hardware import SIMD_BYTES
 from .vectorir import element_pointer, is_float_matrix, literal_positive, splat
 
-#: Bytes in one SIMD register (AVX2); a tile's columns are whole registers.
-VECTOR_BYTES = 32
+#: Bytes of the vectors a tile's columns are made of: the host's registers, at
+#: most AVX2's 32 bytes (the tile shapes were chosen for 16 registers of that
+#: width; wider tiles on AVX-512 are unmeasured).
+VECTOR_BYTES = min(SIMD_BYTES, 32)
 
 
 def vector_length(dtype):

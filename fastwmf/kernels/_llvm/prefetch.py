@@ -12,7 +12,7 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
-from .._alignment import CACHE_LINE_BYTES
+from ..._hardware import CACHE_LINE_BYTES
 
 
 @intrinsic
