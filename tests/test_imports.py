@@ -93,3 +93,32 @@ def test_no_import_cycles():
 
 def test_cycles_are_found():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: README's layers, top (entry points) to bottom (leaves): a module may import
+#: its own layer and those below it.
+LAYERS = (
+    {"__init__", "__main__", "cli", "precompile", "bench", "distributed", "evaluation",
+     "tuning"},
+    {"model_selection", "metrics"},
+    {"models"},
+    {"io", "weights", "datasets"},
+    {"kernels"},
+    {"_validation", "_threading", "_frames", "_config", "_hardware", "_typing", "_cache",
+     "_alignment", "_download"},
+)
+
+
+def _layer(module):
+    parts = module.split(".")
+    room = parts[1] if len(parts) > 1 else "__init__"
+    for depth, rooms in enumerate(LAYERS):
+        if room in rooms:
+            return depth
+    raise AssertionError(f"{module} is in no layer of README's architecture")
+
+
+def test_imports_point_down_the_layers():
+    upward = [(a, b) for a, targets in import_graph().items() for b in targets
+              if _layer(b) < _layer(a)]
+    assert upward == []
