@@ -452,3 +452,22 @@ def test_worker_killed_mid_fit_is_recovered(two_workers, solver, checkpoint_ever
         early = [key for key in solves if key[1] <= 2]
         assert len(early) == len(set(early))
     client.wait_for_workers(2, timeout=60)
+
+
+# ------------------------------------------------------------ shared contract
+
+from .estimator_contract import EstimatorContract  # noqa: E402
+
+
+class TestDaskWALSContract(EstimatorContract):
+    """DaskWALS keeps the contract of every estimator (saved as a WALS)."""
+
+    saved_class = fastwmf.WALS
+
+    @pytest.fixture(autouse=True)
+    def _cluster(self, two_workers):
+        self.client = two_workers
+
+    def make(self, **params):
+        return DaskWALS(**dict(dict(factors=3, iterations=3, random_state=0,
+                                    client=self.client), **params))

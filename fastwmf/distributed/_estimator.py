@@ -1,5 +1,6 @@
 """DaskWALS: the WALS estimator on a ``dask.distributed`` cluster (client side)."""
 
+import copy
 import itertools
 import json
 import logging
@@ -156,6 +157,14 @@ n_iter_, fit_time_
         """Local threads (predict, fold-in): ``num_threads`` capped by this machine."""
         requested = self.num_threads if isinstance(self.num_threads, int) else 0
         return min(requested if requested > 0 else max_threads(), max_threads())
+
+    def __sklearn_clone__(self):
+        """A new unfitted estimator for ``sklearn.base.clone``: every parameter is
+        deep-copied as scikit-learn does, except the client, which is shared (a
+        connection cannot be copied)."""
+        params = {name: value if name == "client" else copy.deepcopy(value)
+                  for name, value in self.get_params().items()}
+        return type(self)(**params)
 
     def _get_client(self):
         from distributed import Client
