@@ -88,3 +88,20 @@ def test_a_non_finite_objective_raises_with_the_remedy_and_skips_finish():
     with pytest.raises(FloatingPointError, match="objective became nan at epoch 2; do something"):
         _run(fit, unit="epoch")
     assert not any(call[0] == "finish" for call in fit.calls)
+
+
+def test_checkpoint_runs_after_each_finite_step_before_the_callback():
+    fit = Scripted([3.0, 2.0, 1.0])
+    order = []
+
+    def checkpoint(iteration, history):
+        order.append(("checkpoint", iteration, list(history)))
+
+    def callback(iteration, loss, U, V):
+        order.append(("callback", iteration))
+        return iteration == 2
+
+    fit.callback_factors = lambda: (None, fit.V)  # a model may show no user factors
+    _run(fit, checkpoint=checkpoint, callback=callback)
+    assert order == [("checkpoint", 1, [3.0]), ("callback", 1),
+                     ("checkpoint", 2, [3.0, 2.0]), ("callback", 2)]

@@ -20,9 +20,9 @@ from .._frames import _labels, check_columns, is_frame
 from .._threading import max_threads, row_chunks, thread_limits, uniform_chunks
 from .._validation import check_bool, check_choice, check_int, check_interactions
 from ..kernels.gramian import weighted_gramian
+from ..models._fitloop import run_iterations
 from ..models._wmf import (
-    check_factors_fit, objective_params, progress_bar, read_only, targets_and_confidence,
-    unobserved_weights)
+    check_factors_fit, objective_params, targets_and_confidence, unobserved_weights)
 from ..models.wals import WALS
 from . import _tasks as tasks
 
@@ -626,116 +626,16 @@ class _Run:
         return out
 
     def iterate(self, data, initial):
-        """The fit loop: two half-steps, loss, progress, callback, checkpoint."""
+        """The fit: :class:`_DaskSweep` iterations through the shared fit driver."""
         params = self.params
-        users, items = data.users, data.items
-        users_init, items_init = initial
-        user_holders, item_holders = self.placement(data)
-        # initial factors travel inside the graph (recomputable)
-        V = self.roots("init-V", (), items, items_init, data.q, item_holders)
-        U = (None if users_init is None else
-             self.roots("init-U", (), users, users_init, data.p, user_holders))
-        U_rows, V_rows = U, (None if users_init is None else V)  # CG warm starts
-        del users_init, items_init, initial
-        history = []
-        n_iter = 0
-        progress = progress_bar(params["iterations"], params["show_progress"], "DaskWALS")
-        base = [*users.blocks, *items.blocks]
-        gathered_factors = None
-        prepared = None  # V's transfer to the user blocks, submitted early for the loss
-        try:
-            for iteration in range(1, params["iterations"] + 1):
-                gathered_factors = None
-                if iteration > 1:
-                    user_holders, item_holders = self.placement(data)
-                if prepared is not None and prepared[0] == (user_holders, item_holders):
-                    inputs = prepared[1]
-                else:
-                    inputs = self.fixed_inputs(iteration, users, items, V, user_holders,
-                                               item_holders)
-                U, U_rows, stats_U = self.half_step(iteration, users, inputs, U_rows,
-                                                    user_holders)
-                inputs = self.fixed_inputs(iteration, items, users, U, item_holders,
-                                           user_holders)
-                V, V_rows, stats_V = self.half_step(iteration, items, inputs, V_rows,
-                                                    item_holders)
-                del inputs
-                observed = []
-                prepared = None
-                if params["calculate_loss"]:
-                    # the observed part of the loss runs on the user side (as in WALS,
-                    # where the random reads hit the smaller item factors), on the
-                    # transfer of V that the next user half-step reuses
-                    inputs = self.fixed_inputs(iteration + 1, users, items, V, user_holders,
-                                               item_holders)
-                    prepared = ((user_holders, item_holders), inputs)
-                    observe = (tasks.observed_full if params["exchange"] == "full"
-                               else tasks.observed_routed)
-                    observed = [self.submit(observe, block, U_rows[b], inputs[b],
-                                            self.task_params(), name="observed",
-                                            index=(iteration, b), worker=user_holders[b])
-                                for b, block in enumerate(users.blocks)]
-                    del inputs
-                self.live = base + U + V + stats_U + stats_V + observed
-                gathered = self.client.gather(stats_U + stats_V + observed)
-                stats = gathered[:len(stats_U) + len(stats_V)]
-                if not all(s["finite"] for s in stats):
-                    raise FloatingPointError(
-                        f"the factors became non-finite at iteration {iteration}; increase "
-                        f"regularization, lower the learning rate or use dtype='float64'")
-                n_iter = iteration
-                loss = None
-                if params["calculate_loss"]:
-                    loss = _assemble_loss(stats[:len(stats_U)], stats[len(stats_U):],
-                                          gathered[len(stats):], params["w0"])
-                    history.append(loss)
-                    if not np.isfinite(loss):
-                        raise FloatingPointError(
-                            f"the objective became {loss} at iteration {iteration}; "
-                            f"increase regularization or use dtype='float64'")
-                logger.debug("iteration %d loss %s", iteration, loss)
-                if progress is not None:
-                    progress.update(1)
-                    if loss is not None:
-                        progress.set_postfix(loss=f"{loss:.6g}")
-                checkpoint = (params["checkpoint_every"] > 0
-                              and iteration % params["checkpoint_every"] == 0)
-                if checkpoint or (params["callback"] is not None
-                                  and params["callback_factors"]):
-                    gathered_factors = self.gather_factors(U, V)
-                if checkpoint and params["checkpoint_path"] is not None:
-                    write_checkpoint(params["checkpoint_path"], iteration, *gathered_factors,
-                                     history)
-                if params["callback"] is not None:
-                    Uc, Vc = (None, None) if not params["callback_factors"] else (
-                        read_only(gathered_factors[0]), read_only(gathered_factors[1]))
-                    if params["callback"](iteration, loss, Uc, Vc):
-                        break
-                if checkpoint and iteration < params["iterations"]:
-                    # restart the graph from the client's copy: the next iteration no
-                    # longer depends on the history, so Dask forgets it and recovers a
-                    # lost block from here (costs one copy of V, and of U for CG)
-                    prepared = None
-                    user_holders, item_holders = self.placement(data)
-                    Uf, Vf = gathered_factors
-                    V = self.roots("root-V", (iteration,), items,
-                                   [Vf[lo:hi] for lo, hi in items.ranges()], data.q,
-                                   item_holders)
-                    U = (None if params["solver"] == "cholesky" else
-                         self.roots("root-U", (iteration,), users,
-                                    [Uf[lo:hi] for lo, hi in users.ranges()], data.p,
-                                    user_holders))
-                    U_rows, V_rows = U, (None if U is None else V)
-                    self.live = base + (U or []) + V
-                elif params["solver"] == "cholesky":
-                    U_rows = V_rows = None
-        finally:
-            if progress is not None:
-                progress.close()
-        if gathered_factors is None:
-            gathered_factors = self.gather_factors(U, V)
-        self.live = []
-        return (*gathered_factors, history, n_iter)
+        sweep = _DaskSweep(self, data, initial)
+        log = run_iterations(
+            sweep, iterations=params["iterations"], num_threads=params["num_threads"],
+            label="DaskWALS", show_progress=params["show_progress"],
+            callback=params["callback"], remedy="increase regularization or use dtype='float64'",
+            checkpoint=sweep.checkpoint)
+        self.live = []  # (kept on failure: the caller cancels them)
+        return (*sweep.gathered, log.loss_history, log.n_iter)
 
     def placement(self, data):
         """Where each data block lives now (one scheduler call for both sides)."""
@@ -748,6 +648,122 @@ class _Run:
         outs = self.client.gather(U + V)
         return (np.concatenate([o[0] for o in outs[:len(U)]]),
                 np.concatenate([o[0] for o in outs[len(U):]]))
+
+
+class _DaskSweep:
+    """One distributed ALS iteration for :func:`run_iterations`.
+
+    The factors stay on the workers as futures; ``gathered`` holds them on
+    the client once an iteration needed them (a checkpoint, a callback that
+    asks for factors, the end of the fit). After a checkpoint the next
+    iteration restarts the task graph from the gathered copy, so that Dask
+    forgets the history and recovers a lost block from there.
+    """
+
+    def __init__(self, run, data, initial):
+        self.run, self.data = run, data
+        users, items = data.users, data.items
+        users_init, items_init = initial
+        self.holders = run.placement(data)
+        user_holders, item_holders = self.holders
+        # initial factors travel inside the graph (recomputable)
+        self.V = run.roots("init-V", (), items, items_init, data.q, item_holders)
+        self.U = (None if users_init is None else
+                  run.roots("init-U", (), users, users_init, data.p, user_holders))
+        self.U_rows, self.V_rows = self.U, (None if users_init is None else self.V)
+        self.base = [*users.blocks, *items.blocks]
+        self.prepared = None  # V's transfer to the user blocks, submitted early for the loss
+        self.gathered = None
+        self.restart_from = None  # (iteration, factors) of the last checkpoint
+
+    def step(self, iteration):
+        run, data, params = self.run, self.data, self.run.params
+        users, items = data.users, data.items
+        if self.restart_from is not None:
+            self._restart(*self.restart_from)
+        self.gathered = None
+        if iteration > 1:
+            self.holders = run.placement(data)
+        user_holders, item_holders = self.holders
+        if self.prepared is not None and self.prepared[0] == self.holders:
+            inputs = self.prepared[1]
+        else:
+            inputs = run.fixed_inputs(iteration, users, items, self.V, user_holders,
+                                      item_holders)
+        self.U, self.U_rows, stats_U = run.half_step(iteration, users, inputs, self.U_rows,
+                                                     user_holders)
+        inputs = run.fixed_inputs(iteration, items, users, self.U, item_holders, user_holders)
+        self.V, self.V_rows, stats_V = run.half_step(iteration, items, inputs, self.V_rows,
+                                                     item_holders)
+        del inputs
+        observed = []
+        self.prepared = None
+        if params["calculate_loss"]:
+            # the observed part of the loss runs on the user side, on the transfer
+            # of V that the next user half-step reuses
+            inputs = run.fixed_inputs(iteration + 1, users, items, self.V, user_holders,
+                                      item_holders)
+            self.prepared = (self.holders, inputs)
+            observe = (tasks.observed_full if params["exchange"] == "full"
+                       else tasks.observed_routed)
+            observed = [run.submit(observe, block, self.U_rows[b], inputs[b],
+                                   run.task_params(), name="observed", index=(iteration, b),
+                                   worker=user_holders[b])
+                        for b, block in enumerate(users.blocks)]
+            del inputs
+        run.live = self.base + self.U + self.V + stats_U + stats_V + observed
+        gathered = run.client.gather(stats_U + stats_V + observed)
+        stats = gathered[:len(stats_U) + len(stats_V)]
+        if not all(s["finite"] for s in stats):
+            raise FloatingPointError(
+                f"the factors became non-finite at iteration {iteration}; increase "
+                f"regularization, lower the learning rate or use dtype='float64'")
+        if params["solver"] == "cholesky":
+            self.U_rows = self.V_rows = None  # no warm start (a restart sets them again)
+        if not params["calculate_loss"]:
+            return None
+        return _assemble_loss(stats[:len(stats_U)], stats[len(stats_U):],
+                              gathered[len(stats):], params["w0"])
+
+    def _gather(self):
+        if self.gathered is None:
+            self.gathered = self.run.gather_factors(self.U, self.V)
+        return self.gathered
+
+    def checkpoint(self, iteration, loss_history):
+        params = self.run.params
+        if not (params["checkpoint_every"] > 0 and iteration % params["checkpoint_every"] == 0):
+            return
+        factors = self._gather()
+        if params["checkpoint_path"] is not None:
+            write_checkpoint(params["checkpoint_path"], iteration, *factors, loss_history)
+        if iteration < params["iterations"]:
+            self.restart_from = (iteration, factors)
+
+    def _restart(self, iteration, factors):
+        """Root the graph at the client's copy of the factors of ``iteration``."""
+        run, data, params = self.run, self.data, self.run.params
+        self.restart_from = None
+        self.prepared = None
+        self.holders = run.placement(data)
+        user_holders, item_holders = self.holders
+        Uf, Vf = factors
+        self.V = run.roots("root-V", (iteration,), data.items,
+                           [Vf[lo:hi] for lo, hi in data.items.ranges()], data.q, item_holders)
+        self.U = (None if params["solver"] == "cholesky" else
+                  run.roots("root-U", (iteration,), data.users,
+                            [Uf[lo:hi] for lo, hi in data.users.ranges()], data.p,
+                            user_holders))
+        self.U_rows, self.V_rows = self.U, (None if self.U is None else self.V)
+        run.live = self.base + (self.U or []) + self.V
+
+    def callback_factors(self):
+        if not self.run.params["callback_factors"]:
+            return None, None
+        return self._gather()
+
+    def finish(self):
+        self._gather()
 
 
 def _assemble_loss(stats_U, stats_V, observed, w0):

@@ -62,7 +62,8 @@ class FitLog:
 def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: str,
                    show_progress: bool, callback: Callable[..., object] | None, remedy: str,
                    unit: str = "iteration", validate: bool = False,
-                   patience: int | None = None) -> FitLog:
+                   patience: int | None = None,
+                   checkpoint: Callable[[int, list[float]], None] | None = None) -> FitLog:
     """Run ``fit.step`` for ``iterations`` iterations at most; return the :class:`FitLog`.
 
     Parameters
@@ -77,7 +78,8 @@ def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: 
     show_progress : bool
     callback : callable or None
         ``callback(iteration, loss, U, V)`` after each iteration with read-only
-        factors from ``fit.callback_factors()``; a true return value stops the fit.
+        factors from ``fit.callback_factors()`` (None where it gives None); a
+        true return value stops the fit.
     remedy : str
         Ends the message of the ``FloatingPointError`` raised on a non-finite
         objective (what the user can change).
@@ -89,6 +91,9 @@ def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: 
     patience : int, optional
         With ``validate``, stop after this many steps without a better score
         and restore the best state.
+    checkpoint : callable, optional
+        ``checkpoint(iteration, loss_history)`` after each step whose
+        objective is finite, before the callback (to save the state).
 
     Notes
     -----
@@ -121,9 +126,12 @@ def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: 
                     progress.update(1)
                     if loss is not None:
                         progress.set_postfix(loss=f"{loss:.6g}")
+                if checkpoint is not None:
+                    checkpoint(iteration, log.loss_history)
                 if callback is not None:
                     U, V = fit.callback_factors()
-                    if callback(iteration, loss, read_only(U), read_only(V)):
+                    if callback(iteration, loss, None if U is None else read_only(U),
+                                None if V is None else read_only(V)):
                         break
                 if (patience is not None and best is not None
                         and iteration - best[1] >= patience):
