@@ -13,6 +13,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without dask
         "fastwmf.distributed needs dask.distributed; install it with "
         "pip install \"fastwmf[dask]\"") from exc
 
-from ._estimator import EXCHANGES, DaskWALS, load_checkpoint
+from ._checkpoint import load_checkpoint
+from ._estimator import EXCHANGES, DaskWALS
 
 __all__ = ["DaskWALS", "load_checkpoint", "EXCHANGES"]
