@@ -396,3 +396,54 @@ def test_epoch_kernel_loads_from_numbas_disk_cache_in_a_new_process(tmp_path):
                            text=True, check=True).stdout.split() for _ in range(2)]
     assert runs[0] == ["0", "1"]  # compiled and saved
     assert runs[1] == ["1", "0"]  # loaded
+
+
+@pytest.mark.parametrize("w0", [0.0, 0.6])
+def test_small_steps_follow_the_dense_objectives_gradient(w0):
+    # An epoch visits every entry once with per-visit weights that sum to the
+    # full objective, so for a small constant step it moves each visited row
+    # by -lr times half the gradient of the dense objective (plain numpy, no
+    # visit order), up to O(lr^2) terms from rows that moved earlier.
+    from fastwmf.kernels.sgd import tile_entries
+    rng = np.random.default_rng(8)
+    X = random_interactions(30, 20, 0.3, seed=21, empty_rows=(4,), empty_cols=(6,))
+    m, n = X.shape
+    d, lr = 4, 1e-7
+    coo = X.tocoo()
+    conf = 1.0 + rng.random(X.nnz)
+    rows, cols = np.empty(X.nnz, np.int32), np.empty(X.nnz, np.int32)
+    targets, confidence = np.empty(X.nnz), np.empty(X.nnz)
+    n_item_blocks = -(-n // 8)
+    tile_ptr = tile_entries(X.indptr.astype(np.int64), X.indices, X.data.astype(np.float64),
+                            conf, 8, 8, n_item_blocks, rows, cols, targets, confidence)
+    n_user_blocks = -(-m // 8)
+    U0, V0 = rng.standard_normal((m, d)), rng.standard_normal((n, d))
+    p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
+    lam_u, lam_v = 0.1 + rng.random(m), 0.1 + rng.random(n)
+    n_u = np.maximum(np.bincount(coo.row, minlength=m), 1)
+    n_v = np.maximum(np.bincount(coo.col, minlength=n), 1)
+    Gu, Gv = U0.T @ (p[:, None] * U0), V0.T @ (q[:, None] * V0)
+    U, V = U0.copy(), V0.copy()
+    zeros_m, zeros_n = np.zeros(m), np.zeros(n)
+    with thread_limits(1):
+        sgd_epoch(tile_ptr, n_item_blocks, rng.permutation(n_user_blocks).astype(np.int64),
+                  rng.integers(0, n_item_blocks, n_user_blocks).astype(np.int64), 5, rows, cols,
+                  targets, confidence, U, V, zeros_m.copy(), zeros_n.copy(), 0.0, False, w0,
+                  p, q, Gu, Gv, lam_u / n_u, lam_v / n_v, zeros_m, zeros_n,
+                  w0 * p / n_u, w0 * q / n_v, lr, False, 0, False,
+                  np.ones(m), np.ones(n), np.ones(m), np.ones(n), np.ones(m), np.ones(n))
+    # the dense objective of tests/naive.py and its gradient, by hand
+    # (tocoo of a canonical CSR keeps its entry order, so conf lines up with coo)
+    W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
+    A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
+    R = A - U0 @ V0.T
+    half_grad_U = -(W * R) @ V0 + lam_u[:, None] * U0
+    half_grad_V = -(W * R).T @ U0 + lam_v[:, None] * V0
+    visited_u = np.bincount(coo.row, minlength=m) > 0
+    visited_v = np.bincount(coo.col, minlength=n) > 0
+    np.testing.assert_allclose((U0 - U)[visited_u] / lr, half_grad_U[visited_u], rtol=1e-4,
+                               atol=1e-5 * np.abs(half_grad_U).max())
+    np.testing.assert_allclose((V0 - V)[visited_v] / lr, half_grad_V[visited_v], rtol=1e-4,
+                               atol=1e-5 * np.abs(half_grad_V).max())
+    assert np.array_equal(U[~visited_u], U0[~visited_u])  # no entry, no visit
+
