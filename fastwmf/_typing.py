@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     #: Seed of the random draws: None, an int or a ``numpy.random.Generator``.
     RandomState = Union[int, np.random.Generator, None]
 
+    class FittedFactors(Protocol):
+        """What :mod:`fastwmf.metrics` reads of a model: its factor matrices."""
+
+        user_factors_: FloatArray
+        item_factors_: FloatArray
+
     class SavedModel(Protocol):
         """What :mod:`fastwmf.io` reads and writes of a fitted model."""
 

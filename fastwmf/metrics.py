@@ -50,8 +50,7 @@ if TYPE_CHECKING:
     from typing import Iterable
 
 
-    from ._typing import InteractionsLike
-    from .models.base import FactorModel
+    from ._typing import FittedFactors, InteractionsLike
 
 
 __all__ = [
@@ -117,7 +116,7 @@ def _pointwise_checked(U, V, threads, data):
     return float(np.sum(squared)), float(np.sum(absolute)), data.nnz
 
 
-def rmse(model: FactorModel, test: InteractionsLike) -> float:
+def rmse(model: FittedFactors, test: InteractionsLike) -> float:
     """Root mean squared error of the predictions ``u_i . v_j`` on ``test``'s entries.
 
     Parameters
@@ -135,7 +134,7 @@ def rmse(model: FactorModel, test: InteractionsLike) -> float:
     return float(np.sqrt(squared / n))
 
 
-def mae(model: FactorModel, test: InteractionsLike) -> float:
+def mae(model: FittedFactors, test: InteractionsLike) -> float:
     """Mean absolute error of the predictions ``u_i . v_j`` on ``test``'s entries.
 
     Parameters
@@ -153,7 +152,7 @@ def mae(model: FactorModel, test: InteractionsLike) -> float:
     return absolute / n
 
 
-def recall_at_k(model: FactorModel, train: InteractionsLike | None, test: InteractionsLike,
+def recall_at_k(model: FittedFactors, train: InteractionsLike | None, test: InteractionsLike,
                 k: int = 10, batch_size: int = 4096) -> float:
     """Mean recall@k over users with test items, training items excluded.
 
@@ -223,7 +222,7 @@ def _relevant_users(train, test):
     return np.diff(kept[test.indptr])
 
 
-def evaluate(model: FactorModel, train: InteractionsLike | None, test: InteractionsLike,
+def evaluate(model: FittedFactors, train: InteractionsLike | None, test: InteractionsLike,
              k: int | Iterable[int] = 10, metrics: str | Iterable[str] | None = None,
              batch_size: int = 4096) -> dict[str, float]:
     """Ranking and rating metrics of a fitted model on a test split.

@@ -40,6 +40,9 @@ class DaskWALS(WALS):
     factors, w0, regularization, nu, iterations, solver, cg_steps, confidence, \
 alpha, eps, dtype, random_state, show_progress, callback, calculate_loss, warm_start
         As in :class:`~fastwmf.WALS`.
+    patience, validation_metric
+        Taken for compatibility with :class:`~fastwmf.WALS`; DaskWALS does not
+        stop early yet, so ``patience`` must stay None.
     num_threads : int, default 0
         Numba threads of each task; ``0`` uses each worker's thread count
         (``nthreads`` of the Dask worker). Tasks call
@@ -95,13 +98,14 @@ n_iter_, fit_time_
                  dtype="float32", random_state=None, num_threads=0, show_progress=False,
                  callback=None, calculate_loss=True, warm_start=False, client=None,
                  n_blocks=None, exchange="full", callback_factors=True, checkpoint_path=None,
-                 checkpoint_every=None):
+                 checkpoint_every=None, patience=None, validation_metric="ndcg@10"):
         super().__init__(
             factors=factors, w0=w0, regularization=regularization, nu=nu,
             iterations=iterations, solver=solver, cg_steps=cg_steps, confidence=confidence,
             alpha=alpha, eps=eps, dtype=dtype, random_state=random_state,
             num_threads=num_threads, show_progress=show_progress, callback=callback,
-            calculate_loss=calculate_loss, warm_start=warm_start)
+            calculate_loss=calculate_loss, warm_start=warm_start, patience=patience,
+            validation_metric=validation_metric)
         self.client = client
         self.n_blocks = n_blocks
         self.exchange = exchange
@@ -118,6 +122,9 @@ n_iter_, fit_time_
         requested = 0 if self.num_threads is None else check_int(
             self.num_threads, "num_threads", low=0)
         params = WALS(**dict(self._wals_params(), num_threads=0))._checked_params()
+        if params["patience"] is not None:
+            raise ValueError("patience: DaskWALS does not stop early yet; fit a WALS for "
+                             "early stopping, or leave patience=None")
         params["task_threads"] = requested
         params["num_threads"] = min(requested or max_threads(), max_threads())  # client side
         params["n_blocks"] = (None if self.n_blocks is None
@@ -237,6 +244,8 @@ n_iter_, fit_time_
         self.fit_params_ = objective_params(params)
         self.user_ids_, self.item_ids_ = labels
         self.loss_history_ = history
+        self.validation_history_ = []
+        self.best_iteration_ = n_iter
         self.n_iter_ = n_iter
         self.n_blocks_ = (len(data.users.blocks), len(data.items.blocks))
         self.nnz_ = data.nnz

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
             """``(U, V)`` as the caller sees them (basis and row order)."""
 
         def validation_score(self) -> float:
-            """The validation metric now (lower is better)."""
+            """The validation metric now."""
 
         def snapshot(self) -> Any:
             """A copy of the state :meth:`restore` can return to."""
@@ -62,7 +62,7 @@ class FitLog:
 def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: str,
                    show_progress: bool, callback: Callable[..., object] | None, remedy: str,
                    unit: str = "iteration", validate: bool = False,
-                   patience: int | None = None,
+                   patience: int | None = None, maximize: bool = False,
                    checkpoint: Callable[[int, list[float]], None] | None = None) -> FitLog:
     """Run ``fit.step`` for ``iterations`` iterations at most; return the :class:`FitLog`.
 
@@ -87,10 +87,12 @@ def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: 
         What one step is called in messages ("epoch" for SGD).
     validate : bool, default False
         Call ``fit.validation_score()`` after each step and keep a snapshot of
-        the best state (lowest score).
+        the best state (lowest score, or highest with ``maximize``).
     patience : int, optional
-        With ``validate``, stop after this many steps without a better score
-        and restore the best state.
+        With ``validate``, stop after this many steps without a better score;
+        after the last step the best state is restored.
+    maximize : bool, default False
+        A higher validation score is better.
     checkpoint : callable, optional
         ``checkpoint(iteration, loss_history)`` after each step whose
         objective is finite, before the callback (to save the state).
@@ -119,7 +121,7 @@ def run_iterations(fit: Iteration, *, iterations: int, num_threads: int, label: 
                 if validate:
                     score = fit.validation_score()
                     log.validation_history.append(score)
-                    if best is None or score < best[0]:
+                    if best is None or (score > best[0] if maximize else score < best[0]):
                         best = (score, iteration, fit.snapshot())
                 logger.debug("%s %d loss %s validation %s", unit, iteration, loss, score)
                 if progress is not None:

@@ -3,9 +3,11 @@
 import numpy as np
 
 from .._threading import row_chunks, thread_limits, uniform_chunks
+from .._frames import frame_to_triples, is_frame, labels_to_index
 from .._validation import (
     check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
-    check_fits_dtype, check_float, check_int, check_num_threads, check_random_state)
+    check_fits_dtype, check_float, check_int, check_interactions, check_num_threads,
+    check_random_state)
 from ..kernels.als import half_step_cholesky
 from ..kernels.gramian import weighted_gramian
 from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
@@ -171,3 +173,25 @@ def progress_bar(total, enabled, desc):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, unit="it")
+
+
+def validation_input(validation, user_labels, item_labels, columns, shape):
+    """The ``validation`` argument of ``fit`` as checked :class:`Interactions`.
+
+    A DataFrame is read like ``X`` (``columns``) and its labels mapped to the
+    numbering of the fit (``X`` must have been a DataFrame too); at most
+    ``shape[0]`` rows, exactly ``shape[1]`` columns. None stays None.
+    """
+    if validation is None:
+        return None
+    if is_frame(validation):
+        if user_labels is None:
+            raise ValueError("validation: a DataFrame needs X as a DataFrame too")
+        (rows, cols, values), _, users, items = frame_to_triples(validation, columns)
+        validation = (labels_to_index(user_labels, users, "validation users")[rows],
+                      labels_to_index(item_labels, items, "validation items")[cols],
+                      values)
+    val = check_interactions(validation, "validation", n_cols=shape[1])
+    if val.shape[0] > shape[0]:
+        raise ValueError(f"validation has {val.shape[0]} rows, more than X's {shape[0]} users")
+    return val

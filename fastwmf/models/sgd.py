@@ -10,7 +10,6 @@ import numpy as np
 
 from .._alignment import aligned_empty
 from .._threading import uniform_chunks
-from .._frames import frame_to_triples, is_frame, labels_to_index
 from .._validation import (
     check_bool, check_choice, check_float, check_int, check_interactions)
 from ..io import register_model
@@ -21,7 +20,8 @@ from ._fitloop import run_iterations
 from ._problem import frequency_scaled_regularization
 from ._wmf import (
     OBJECTIVE_PARAMS, check_common_params, check_factors_fit, check_finite_factors,
-    objective_params, solve_new_rows, targets_and_confidence, unobserved_weights)
+    objective_params, solve_new_rows, targets_and_confidence, unobserved_weights,
+    validation_input)
 from .base import FactorModel
 
 if TYPE_CHECKING:
@@ -230,13 +230,6 @@ class SGD(FactorModel):
         """
         started = time.perf_counter()
         X, weights, user_labels, item_labels = self._unpack_fit_input(X, weights, columns)
-        if is_frame(validation):
-            if user_labels is None:
-                raise ValueError("validation: a DataFrame needs X as a DataFrame too")
-            (rows, cols, values), _, users, items = frame_to_triples(validation, columns)
-            validation = (labels_to_index(user_labels, users, "validation users")[rows],
-                          labels_to_index(item_labels, items, "validation items")[cols],
-                          values)
         params = self._checked_params()
         data = check_interactions(X, "X", weights=weights)
         check_factors_fit(params["factors"], data.shape)
@@ -246,13 +239,8 @@ class SGD(FactorModel):
         confidence = confidence.astype(dtype, copy=False)
         data = dataclasses.replace(data, values=None, weights=None)  # only the structure is used now
         p, q = unobserved_weights(user_weights, item_weights, data.shape)
-        val = None
-        if validation is not None:
-            val = check_interactions(validation, "validation", n_cols=data.shape[1])
-            if val.shape[0] > data.shape[0]:
-                raise ValueError(f"validation has {val.shape[0]} rows, more than X's "
-                                 f"{data.shape[0]} users")
-        elif params["patience"] is not None:
+        val = validation_input(validation, user_labels, item_labels, columns, data.shape)
+        if val is None and params["patience"] is not None:
             raise ValueError("patience needs a validation matrix in fit")
 
         entries = [targets, confidence]

@@ -10,12 +10,13 @@ import numpy as np
 from .._threading import thread_limits
 from .._validation import check_bool, check_choice, check_int, check_interactions
 from ..io import register_model
+from ..metrics import LOWER_IS_BETTER, evaluate, parse_metric
 from ._basis import SharedBasis
 from ._fitloop import run_iterations
 from ._problem import Problem, as_dtype
 from ._wmf import (
     OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, random_factors,
-    solve_new_rows, targets_and_confidence, unobserved_weights)
+    solve_new_rows, targets_and_confidence, unobserved_weights, validation_input)
 from .base import FactorModel
 
 if TYPE_CHECKING:
@@ -111,6 +112,16 @@ class WALS(FactorModel):
         Start the next :meth:`fit` from the current factors when their shape
         and dtype match the new problem (e.g. while tuning ``w0``); otherwise
         from random factors.
+    patience : int or None, default None
+        With a ``validation`` matrix in :meth:`fit`: stop after this many
+        iterations without a better ``validation_metric`` and keep the factors
+        of the best iteration.
+    validation_metric : str, default "ndcg@10"
+        A key of :func:`fastwmf.metrics.evaluate` (``"ndcg@10"``,
+        ``"recall@20"``, ``"auc"``, ``"rmse"``, ...) computed on the
+        ``validation`` matrix after each iteration, the training entries left
+        out of the ranking. Each evaluation scores every validation user
+        against every item (``O(users x items x d)``).
 
     Attributes
     ----------
@@ -122,6 +133,11 @@ class WALS(FactorModel):
     item_factors_ : ndarray, shape (n_items, factors)
     loss_history_ : list of float
         Objective after each iteration (empty when not calculated).
+    validation_history_ : list of float
+        ``validation_metric`` after each iteration (empty without validation).
+    best_iteration_ : int
+        The iteration whose factors the model holds: the best one with
+        ``patience`` and validation, else the last.
     n_iter_ : int
         Iterations run.
     item_weights_ : ndarray of float64, shape (n_items,)
@@ -150,7 +166,8 @@ class WALS(FactorModel):
 
     _fitted_arrays = ("user_factors_", "item_factors_", "item_weights_")
     _fit_param_names = OBJECTIVE_PARAMS
-    _fitted_values = ("loss_history_", "n_iter_", "fit_time_", "fit_params_")
+    _fitted_values = ("loss_history_", "n_iter_", "fit_time_", "fit_params_",
+                      "validation_history_", "best_iteration_")
 
     def __init__(self, factors: int = 64, w0: float = 0.1, regularization: float = 0.1,
                  nu: float = 0.0, iterations: int = 15, solver: str = "cg",
@@ -160,7 +177,8 @@ class WALS(FactorModel):
                  show_progress: bool = False,
                  callback: Callable[[int, float | None, FloatArray, FloatArray], object]
                  | None = None,
-                 calculate_loss: bool = True, warm_start: bool = False) -> None:
+                 calculate_loss: bool = True, warm_start: bool = False,
+                 patience: int | None = None, validation_metric: str = "ndcg@10") -> None:
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -178,6 +196,8 @@ class WALS(FactorModel):
         self.callback = callback
         self.calculate_loss = calculate_loss
         self.warm_start = warm_start
+        self.patience = patience
+        self.validation_metric = validation_metric
 
     # ------------------------------------------------------------ checks
     def _checked_params(self):
@@ -187,6 +207,13 @@ class WALS(FactorModel):
         params["solver"] = check_choice(self.solver, "solver", SOLVERS)
         params["cg_steps"] = check_int(self.cg_steps, "cg_steps", low=1)
         params["warm_start"] = check_bool(self.warm_start, "warm_start")
+        params["patience"] = (None if self.patience is None
+                              else check_int(self.patience, "patience", low=1))
+        try:
+            name, k = parse_metric(self.validation_metric)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"validation_metric: {exc}") from None
+        params["validation_metric"] = (self.validation_metric, name, k)
         return params
 
     def _problem(self, data, user_weights, item_weights, params, renumber=None):
@@ -213,7 +240,8 @@ class WALS(FactorModel):
     def fit(self, X: FitInput, y: Any = None, *,
             weights: SparseMatrix | ArrayLike | None = None,
             user_weights: ArrayLike | None = None, item_weights: ArrayLike | None = None,
-            columns: dict[str, Any] | None = None) -> WALS:
+            columns: dict[str, Any] | None = None,
+            validation: FitInput | None = None) -> WALS:
         """Fit the factors to a users x items feedback matrix.
 
         Parameters
@@ -237,6 +265,11 @@ class WALS(FactorModel):
             ``"value"`` (default: 1 per row) and ``"weight"``. Labels of any
             type are numbered in ascending order and kept in ``user_ids_`` /
             ``item_ids_``; the model then takes and returns labels.
+        validation : sparse matrix, (rows, cols, values) tuple or DataFrame, optional
+            Held-out entries (at most ``X``'s rows, its columns; a DataFrame
+            when ``X`` is one, read with ``columns``): ``validation_metric``
+            after each iteration goes to ``validation_history_``; with
+            ``patience``, it stops the fit early and keeps the best iteration.
 
         Returns
         -------
@@ -245,6 +278,9 @@ class WALS(FactorModel):
         started = time.perf_counter()
         X, weights, user_labels, item_labels = self._unpack_fit_input(X, weights, columns)
         params, problem = self._prepare(X, weights, user_weights, item_weights)
+        val = validation_input(validation, user_labels, item_labels, columns, problem.shape)
+        if val is None and params["patience"] is not None:
+            raise ValueError("patience needs a validation matrix in fit")
         m, n = problem.shape
         d = params["factors"]
         dtype = params["dtype"]
@@ -257,17 +293,22 @@ class WALS(FactorModel):
             U = random_factors(rng, m, d, 0.1 / np.sqrt(d), dtype)
             V = random_factors(rng, n, d, 0.1 / np.sqrt(d), dtype)
         problem.to_layout(U, V)
-        sweep = _ALSIteration(problem, U, V, params)
+        scorer = None if val is None else _ValidationScore(X, val, params)
+        sweep = _ALSIteration(problem, U, V, params, scorer)
         log = run_iterations(
             sweep, iterations=params["iterations"], num_threads=params["num_threads"],
             label="WALS", show_progress=params["show_progress"], callback=params["callback"],
-            remedy="increase regularization or use dtype='float64'")
+            remedy="increase regularization or use dtype='float64'",
+            validate=scorer is not None, patience=params["patience"],
+            maximize=scorer is not None and scorer.maximize)
         self.user_factors_ = U
         self.item_factors_ = V
         self.item_weights_ = problem.item_weights
         self.fit_params_ = objective_params(params)
         self.user_ids_, self.item_ids_ = user_labels, item_labels
         self.loss_history_ = log.loss_history
+        self.validation_history_ = log.validation_history
+        self.best_iteration_ = log.n_iter if log.best_iteration is None else log.best_iteration
         self.n_iter_ = log.n_iter
         self.fit_time_ = time.perf_counter() - started
         return self
@@ -314,8 +355,9 @@ class _ALSIteration:
     :meth:`finish` bring them back into the caller's basis and order.
     """
 
-    def __init__(self, problem, U, V, params):
+    def __init__(self, problem, U, V, params, scorer=None):
         self.problem, self.U, self.V, self.params = problem, U, V, params
+        self.scorer = scorer
         self.basis = SharedBasis()
         self.gramian = None  # of V in its current basis, when known
 
@@ -341,6 +383,47 @@ class _ALSIteration:
         self.problem.to_original(U, V)
         return U, V
 
+    def validation_score(self):
+        return self.scorer(*self.callback_factors())
+
+    def snapshot(self):
+        U, V = self.callback_factors()  # in the caller's basis and order
+        return U.copy(), V.copy()
+
+    def restore(self, snapshot):
+        self.basis.restore(self.U, self.V)  # the working basis is the original again
+        self.U[:], self.V[:] = snapshot
+        self.problem.to_layout(self.U, self.V)
+        self.gramian = None
+
     def finish(self):
         self.basis.restore(self.U, self.V)
         self.problem.to_original(self.U, self.V)
+
+
+class _ValidationScore:
+    """``validation_metric`` of factors on the validation entries, the training
+    entries left out of the ranking (:func:`fastwmf.metrics.evaluate`)."""
+
+    def __init__(self, X, validation, params):
+        self.train = X
+        self.test = validation.to_scipy()
+        self.metric, name, k = params["validation_metric"]
+        self.k = k or 10
+        self.names = [name]
+        self.maximize = name not in LOWER_IS_BETTER
+        self.num_threads = params["num_threads"]
+
+    def __call__(self, U, V):
+        factors = _Factors(U, V, self.num_threads)
+        return float(evaluate(factors, self.train, self.test, k=self.k,
+                              metrics=self.names)[self.metric])
+
+
+class _Factors:
+    """Factor matrices with the attributes :func:`fastwmf.metrics.evaluate` reads."""
+
+    def __init__(self, user_factors, item_factors, num_threads):
+        self.user_factors_ = user_factors
+        self.item_factors_ = item_factors
+        self.num_threads = num_threads
