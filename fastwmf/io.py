@@ -8,6 +8,7 @@ the class, its constructor parameters and fitted scalars. Loading uses
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -21,7 +22,7 @@ from ._threading import max_threads
 from .weights import CONFIDENCE_TRANSFORMS
 
 if TYPE_CHECKING:
-    from typing import Any, TypeVar
+    from typing import Any, BinaryIO, TypeVar
 
     from ._typing import SavedModel
 
@@ -76,19 +77,35 @@ def _json_params(model):
     return params
 
 
-def save_model(model: SavedModel, path: str | os.PathLike[str]) -> None:
-    """Write a fitted model to ``path`` atomically.
+def _is_binary_writer(target):
+    return hasattr(target, "write") and not isinstance(target, io.TextIOBase)
 
-    The file is written beside ``path`` under a temporary name and renamed
-    into place, so an interrupted save leaves any previous file intact.
+
+def _stream_label(stream):
+    return f"<{type(stream).__name__} stream>"
+
+
+def save_model(model: SavedModel, path: str | os.PathLike[str] | BinaryIO) -> None:
+    """Write a fitted model to a path, atomically, or to a binary file object.
+
+    A path is written beside itself under a temporary name and renamed into
+    place, so an interrupted save leaves any previous file intact. A file
+    object (an open ``"wb"`` file, ``io.BytesIO``, an object store's upload
+    stream) receives the archive at its current position and is left open.
 
     Parameters
     ----------
     model : FactorModel
         A fitted model of a registered class (:func:`register_model`).
-    path : str or os.PathLike
+    path : str, os.PathLike or binary file object
         Destination; ``.npz`` is not appended.
     """
+    if isinstance(path, io.TextIOBase):
+        raise TypeError("path: a text stream cannot hold a model; open the file in binary "
+                        "mode ('wb') or use io.BytesIO")
+    if not (isinstance(path, (str, os.PathLike)) or _is_binary_writer(path)):
+        raise TypeError(f"path must be a path or a binary file object, "
+                        f"got {type(path).__name__}")
     model._check_fitted()
     if type(model).__name__ not in _model_classes():
         raise TypeError(f"model must be a fastwmf model, got {type(model).__name__}")
@@ -107,6 +124,9 @@ def save_model(model: SavedModel, path: str | os.PathLike[str]) -> None:
             raise TypeError(f"model.{name} must hold integer or string labels to be saved, "
                             f"got dtype {np.asarray(arrays[name]).dtype}")
     arrays[_HEADER] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    if _is_binary_writer(path):
+        np.savez(path, **arrays)
+        return
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastwmf-", suffix=".tmp", dir=directory)
@@ -122,12 +142,15 @@ def save_model(model: SavedModel, path: str | os.PathLike[str]) -> None:
         raise
 
 
-def load_model(path: str | os.PathLike[str]) -> SavedModel:
+def load_model(path: str | os.PathLike[str] | BinaryIO) -> SavedModel:
     """Read a model written by :func:`save_model`.
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or binary file object
+        A file object is read from its current position; one that cannot
+        seek (a network stream) is read whole into memory first. For bytes,
+        pass ``io.BytesIO(data)``.
 
     Returns
     -------
@@ -141,11 +164,25 @@ def load_model(path: str | os.PathLike[str]) -> SavedModel:
         The file is not a fastwmf model, is truncated or corrupted, or was
         written by a newer format version.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"path: no model file at {path!r}")
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        raise TypeError("path: pass the bytes of a model as io.BytesIO(data)")
+    if isinstance(path, io.TextIOBase):
+        raise TypeError("path: a text stream cannot hold a model; open the file in binary "
+                        "mode ('rb')")
+    if hasattr(path, "read"):
+        source = path
+        if not (hasattr(path, "seekable") and path.seekable()):
+            source = io.BytesIO(path.read())
+        path = _stream_label(path)
+    elif isinstance(path, (str, os.PathLike)):
+        path = source = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"path: no model file at {path!r}")
+    else:
+        raise TypeError(f"path must be a path or a binary file object, "
+                        f"got {type(path).__name__}")
     try:
-        archive = np.load(path, allow_pickle=False)
+        archive = np.load(source, allow_pickle=False)
     except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
         raise ModelFileError(f"{path!r} is not a readable model file: {exc}") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):

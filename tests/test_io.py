@@ -516,3 +516,56 @@ def test_model_classes_register_themselves_once():
     with pytest.raises(ValueError, match="named 'WALS' is registered already"):
         io.register_model(WALS)
     assert io._model_classes()["WALS"] is fastwmf.WALS
+
+
+def test_save_and_load_through_binary_file_objects(tmp_path):
+    import io
+    X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+    model = WALS(factors=3, iterations=2, random_state=0).fit(X)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    data = buffer.getvalue()
+    for source in (io.BytesIO(data), _NoSeek(data)):
+        loaded = fastwmf.load_model(source)
+        np.testing.assert_array_equal(loaded.user_factors_, model.user_factors_)
+        assert loaded.loss_history_ == model.loss_history_
+    with open(tmp_path / "model.npz", "wb") as handle:
+        fastwmf.io.save_model(model, handle)
+    with open(tmp_path / "model.npz", "rb") as handle:
+        assert isinstance(WALS.load(handle), WALS)
+    assert fastwmf.load_model(tmp_path / "model.npz").n_iter_ == 2
+
+
+class _NoSeek:
+    """A read-only stream that cannot seek, like a network download."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def read(self, size=-1):
+        data, self._data = self._data, b""
+        return data
+
+    def seekable(self):
+        return False
+
+
+def test_bad_streams_get_clear_errors():
+    import io
+    X = sp.random(30, 20, density=0.3, format="csr", random_state=0)
+    model = WALS(factors=3, iterations=2, random_state=0).fit(X)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    data = buffer.getvalue()
+    with pytest.raises(ModelFileError, match="stream"):
+        fastwmf.load_model(io.BytesIO(data[: len(data) // 2]))  # truncated
+    with pytest.raises(ModelFileError):
+        fastwmf.load_model(io.BytesIO(b"not a model at all" * 10))  # foreign
+    with pytest.raises(TypeError, match="io.BytesIO"):
+        fastwmf.load_model(data)
+    with pytest.raises(TypeError, match="binary"):
+        model.save(io.StringIO())
+    with pytest.raises(TypeError, match="binary"):
+        fastwmf.load_model(io.StringIO("x"))
+    with pytest.raises(TypeError, match="path must be"):
+        model.save(42)

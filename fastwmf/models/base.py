@@ -18,7 +18,7 @@ from ..kernels.topk import topk_inner_product
 
 if TYPE_CHECKING:
     import os
-    from typing import Any, TypeVar
+    from typing import Any, BinaryIO, TypeVar
 
     from numpy.typing import ArrayLike, NDArray
 
@@ -397,13 +397,15 @@ class FactorModel(ParamsMixin):
         return ids, scores
 
     # --------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write the fitted model to ``path`` (see :func:`fastwmf.io.save_model`)."""
+    def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:
+        """Write the fitted model to a path or a binary file object
+        (see :func:`fastwmf.io.save_model`)."""
         save_model(self, path)
 
     @classmethod
-    def load(cls: type[ModelT], path: str | os.PathLike[str]) -> ModelT:
-        """Read a model written by :meth:`save` (see :func:`fastwmf.io.load_model`)."""
+    def load(cls: type[ModelT], path: str | os.PathLike[str] | BinaryIO) -> ModelT:
+        """Read a model written by :meth:`save` from a path or a binary file object
+        (see :func:`fastwmf.io.load_model`)."""
         model = load_model(path)
         if not isinstance(model, cls):
             raise TypeError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
