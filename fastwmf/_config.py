@@ -18,8 +18,8 @@ CHUNK = dict(SERIAL, error_model="numpy")
 #: Numba's parallel passes, only the ``prange`` loop on: with every pass on,
 #: each array expression in a parallel kernel (``np.zeros``, ``a += b``, a
 #: slice assignment) becomes a parfor of its own, compiled as a separate
-#: gufunc, which tripled the compile time of a kernel and sped nothing up
-#: (the work is inside the ``prange`` loop, where nested parfors run serially).
+#: gufunc, although the work is inside the ``prange`` loop, where nested
+#: parfors run serially (compile times: benchmarks/README.md).
 PARALLEL_PASSES = {"prange": True, "comprehension": False, "reduction": False,
                    "inplace_binop": False, "setitem": False, "numpy": False,
                    "stencil": False, "fusion": False}
@@ -44,7 +44,7 @@ MIN_CHUNK_WORK = 4096
 
 #: Fewest units of work (multiply-adds) per task of a row-parallel kernel
 #: such as top-k or the ranking metrics: a task is one call into compiled
-#: code from Python, which costs microseconds.
+#: code from Python, whose fixed cost it must outweigh.
 TASK_MIN_WORK = 1 << 18
 
 #: Most tasks one row-parallel call is split into.

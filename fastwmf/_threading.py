@@ -24,8 +24,8 @@ def blas_controller():
     """The process's threadpoolctl controller, or None without threadpoolctl.
 
     Built once, on first use: a new ``threadpool_limits`` scans the loaded
-    libraries again (about a millisecond a call, which a small fit or a
-    ``recommend`` call would pay every time). NumPy's and SciPy's BLAS are
+    libraries again, a cost a small fit or a ``recommend`` call would pay
+    every time (benchmarks/README.md). NumPy's and SciPy's BLAS are
     loaded before it is built; a BLAS that a process loads later (another
     library's) is not limited by it.
     """
@@ -110,8 +110,9 @@ def run_tasks(task, n_tasks):
 
     For tasks that spend their time outside the GIL (BLAS, ``nogil`` kernels):
     the thread count follows :func:`thread_limits` like Numba's ``prange``, but
-    nothing is compiled (a Numba ``prange`` kernel compiles for two to three
-    times as long as the same loop without it). The calling thread works too,
+    nothing is compiled for the parallelism (a ``prange`` kernel compiles far
+    longer than the same loop without it: benchmarks/README.md). The calling
+    thread works too,
     so concurrent calls always finish; a call from inside a task runs its
     tasks serially on that thread (Numba's thread limit is per thread, and the
     outer call already uses the threads it was given). Each task must write
@@ -225,7 +226,7 @@ def work_chunks(n_rows, row_cost, min_work=TASK_MIN_WORK, max_chunks=TASK_MAX_CH
     """Boundaries of contiguous chunks of rows of equal cost for :func:`run_tasks`.
 
     Each chunk carries at least ``min_work`` units (a chunk is one call into a
-    compiled kernel, which costs some microseconds), and there are at most
+    compiled kernel, which has a fixed cost), and there are at most
     ``max_chunks``. Depends only on the arguments, never on the thread count.
 
     Parameters

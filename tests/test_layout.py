@@ -121,20 +121,6 @@ def test_renumbered_callback_sees_factors_in_the_input_order(small_matrix, solve
 
 
 @pytest.mark.usefixtures("renumber_everything")
-@pytest.mark.parametrize("solver", ["cholesky", "cg"])
-def test_renumbered_warm_start_continues_in_the_input_order(small_matrix, solver):
-    kwargs = dict(factors=3, w0=0.3, regularization=0.1, dtype="float64", random_state=0,
-                  solver=solver)
-    straight = fastwmf.WALS(iterations=6, **kwargs).fit(small_matrix)
-    warm = fastwmf.WALS(iterations=3, warm_start=True, **kwargs).fit(small_matrix)
-    warm.fit(small_matrix)
-    scale = np.abs(straight.user_factors_).max()
-    np.testing.assert_allclose(warm.user_factors_, straight.user_factors_, rtol=1e-10,
-                               atol=1e-12 * scale)
-    assert warm.loss_history_ == pytest.approx(straight.loss_history_[3:], rel=1e-12)
-
-
-@pytest.mark.usefixtures("renumber_everything")
 def test_renumbered_fit_is_bit_identical_for_any_thread_count():
     X = random_interactions(2000, 800, 0.02, seed=4)
     runs = {}

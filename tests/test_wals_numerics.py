@@ -366,8 +366,13 @@ def test_cg_warm_start_near_zero_stays_finite(small_matrix, start):
     np.testing.assert_allclose(out[3], 0.0, atol=1e-200)
 
 
+@pytest.mark.parametrize("renumber", [False, True])
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
-def test_warm_start_continues_from_current_factors(small_matrix, solver):
+def test_warm_start_continues_from_current_factors(small_matrix, solver, renumber,
+                                                   monkeypatch):
+    from fastwmf.models import _problem
+    # renumbered: factor rows kept by activity during the fit, as on large data
+    monkeypatch.setattr(_problem, "RENUMBER_MIN_ENTRIES", 0 if renumber else 10**12)
     kwargs = dict(factors=3, w0=0.3, regularization=0.1, dtype="float64", random_state=0,
                   solver=solver)
     straight = fastwmf.WALS(iterations=6, **kwargs).fit(small_matrix)
