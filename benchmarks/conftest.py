@@ -5,7 +5,7 @@ Environment:
 - ``FASTWMF_BENCH_SIZE``: ``smoke`` (CI runs every case once on tiny data,
   ``--benchmark-disable``), ``mini`` (~250k nonzeros), ``small`` (default,
   ~1M), ``medium`` (~5M) or ``large`` (200,000 x 50,000, ~10M); see
-  :data:`fastwmf.bench.SIZES`. The size is part of every benchmark's name, so
+  :data:`harness.SIZES`. The size is part of every benchmark's name, so
   a compare only matches runs of the same size.
 - ``FASTWMF_BENCH_SEED``: generator seed of the synthetic matrix (default
   0). Every seed gives a matrix of the same shape and distribution, so
@@ -27,7 +27,7 @@ import time
 import numba
 import pytest
 
-from fastwmf import bench
+import harness
 
 #: Results of this session (filled when timing is enabled), for the summary.
 RESULTS = []
@@ -38,21 +38,21 @@ NOTE_KEYS = ("loss", "holdout_rmse")
 
 def pytest_configure(config):
     try:
-        bench.bench_size()
-        bench.bench_seed()
-        bench.bench_threads()
-        bench.bench_rounds()
+        harness.bench_size()
+        harness.bench_seed()
+        harness.bench_threads()
+        harness.bench_rounds()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_report_header(config):
-    size = bench.bench_size()
-    threads = bench.bench_threads()
-    ml100k = bench.ml100k_path()
+    size = harness.bench_size()
+    threads = harness.bench_threads()
+    ml100k = harness.ml100k_path()
     return [
-        f"fastwmf benchmarks: size={size} {bench.SIZES[size]}, seed={bench.bench_seed()}, "
-        f"rounds={bench.bench_rounds()}",
+        f"fastwmf benchmarks: size={size} {harness.SIZES[size]}, seed={harness.bench_seed()}, "
+        f"rounds={harness.bench_rounds()}",
         f"fastwmf threads: numba={threads} of {numba.config.NUMBA_NUM_THREADS} "
         f"(layer {numba.config.THREADING_LAYER}); BLAS 1 beside Numba kernels, "
         f"{threads} in SVD baselines",
@@ -63,12 +63,12 @@ def pytest_report_header(config):
 @pytest.fixture(scope="session")
 def threads():
     """The fixed Numba thread count of this run."""
-    return bench.bench_threads()
+    return harness.bench_threads()
 
 
 @pytest.fixture(scope="session")
 def rounds():
-    return bench.bench_rounds()
+    return harness.bench_rounds()
 
 
 #: ml-100k with every rating set to 1, as an implicit-feedback user would pass it.
@@ -80,18 +80,18 @@ _MATRICES = {}
 def _matrix(name):
     if name not in _MATRICES:
         if name in ("ml-100k", ML100K_BINARY):
-            if bench.ml100k_path() is None:
+            if harness.ml100k_path() is None:
                 pytest.skip("ml-100k.zip not found (../shared/datasets or FASTWMF_ML100K)")
-            _MATRICES[name] = bench.load_ml100k(binarize=name == ML100K_BINARY)
+            _MATRICES[name] = harness.load_ml100k(binarize=name == ML100K_BINARY)
         else:
-            _MATRICES[name] = bench.bench_matrix(name)
+            _MATRICES[name] = harness.bench_matrix(name)
     return _MATRICES[name]
 
 
 def _selected_size():
     """The size for the parameter ids (a bad value is reported by pytest_configure)."""
     try:
-        return bench.bench_size()
+        return harness.bench_size()
     except ValueError:
         return "invalid-size"
 
@@ -117,7 +117,7 @@ def ml100k_binary():
 @pytest.fixture(scope="session")
 def synthetic():
     """``(name, X)``: only the synthetic matrix of the selected size."""
-    name = bench.bench_size()
+    name = harness.bench_size()
     return name, _matrix(name)
 
 
@@ -129,7 +129,7 @@ def measure(benchmark, threads, rounds):
     of its run are timed by pytest-benchmark; Numba and BLAS threads are fixed
     throughout. Under ``--benchmark-disable`` each case just runs once.
 
-    ``beside`` (a :class:`fastwmf.bench.Case` of another library, labelled by
+    ``beside`` (a :class:`harness.Case` of another library, labelled by
     ``info["peer"]``) is interleaved:
     one peer call is timed right before each timed fastwmf call, so both see
     the same machine load, and the peer's median and the median of the
@@ -147,7 +147,7 @@ def measure(benchmark, threads, rounds):
     """
     def run(case, data, group=None, rounds=rounds, beside=None, **info):
         info = dict(case.info(data, threads), **info)
-        info.setdefault("seed", bench.bench_seed() if data in bench.SIZES else None)
+        info.setdefault("seed", harness.bench_seed() if data in harness.SIZES else None)
         benchmark.extra_info.update(info)
         benchmark.group = group or f"{data}: {case.name}"
         peer_times = []
@@ -157,7 +157,7 @@ def measure(benchmark, threads, rounds):
             beside.run()
             peer_times.append(time.perf_counter() - started)
 
-        with bench.case_limits(case, threads):
+        with harness.case_limits(case, threads):
             if not benchmark.disabled:
                 for warm in (case.warm, beside.warm if beside is not None else None):
                     if warm is not None:

@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/fit_memory.py {wals-cg|wals-cholesky|sgd|implicit-cg} [SIZE]
 
-SIZE is a ``fastwmf.bench.SIZES`` name (default ``large``). The JIT is warmed on
+SIZE is a ``harness.SIZES`` name (default ``large``). The JIT is warmed on
 a slice first; the process's high-water mark (Linux ``VmHWM``) is reset just
 before the fit, so the growth printed is what the fit itself allocated. The
 budget is 1.5 x the input matrix in both orientations (float32 values, int32
@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastwmf
-from fastwmf import bench
+import harness
 
 MODELS = {
     "wals-cg": lambda it: fastwmf.WALS(factors=64, solver="cg", iterations=it, random_state=0),
@@ -58,7 +58,7 @@ def _status_mb(key):
 def main(argv):
     kind = argv[0] if argv else "wals-cg"
     size = argv[1] if len(argv) > 1 else "large"
-    X = sp.csr_matrix(bench.bench_matrix(size), dtype=np.float32)
+    X = sp.csr_matrix(harness.bench_matrix(size), dtype=np.float32)
     X.indices = X.indices.astype(np.int32)
     make = MODELS[kind]
     make(1).fit(X[:2000])

@@ -5,7 +5,7 @@ Usage::
     python benchmarks/loss_overhead.py [SOLVER] [SIZE] [ROUNDS]
 
 Fits ``WALS(factors=64, iterations=5, solver=SOLVER)`` on
-``fastwmf.bench.bench_matrix(SIZE)`` (default ``cg``, ``large``, 5 rounds)
+``harness.bench_matrix(SIZE)`` (default ``cg``, ``large``, 5 rounds)
 with ``calculate_loss=True`` and ``False`` alternately, after one warm-up fit
 of each, and prints the medians and their ratio (target: at most 1.05).
 ``$FASTWMF_BENCH_SEED`` picks the generator seed.
@@ -19,15 +19,15 @@ import scipy.sparse as sp
 
 import fastwmf
 import fastwmf._threading
-from fastwmf import bench
+import harness
 
 
 def main(argv):
     solver = argv[0] if argv else "cg"
     size = argv[1] if len(argv) > 1 else "large"
     rounds = int(argv[2]) if len(argv) > 2 else 5
-    X = sp.csr_matrix(bench.bench_matrix(size), dtype=np.float32)
-    threads = bench.bench_threads(None) or fastwmf._threading.max_threads()
+    X = sp.csr_matrix(harness.bench_matrix(size), dtype=np.float32)
+    threads = harness.bench_threads(None) or fastwmf._threading.max_threads()
 
     def fit(loss, iterations=5):
         started = time.perf_counter()

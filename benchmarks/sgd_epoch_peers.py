@@ -4,8 +4,8 @@ Usage::
 
     LIBMF_OBJ=/path/to/libmf_simd.so python benchmarks/sgd_epoch_peers.py [ROUNDS] [SIZE]
 
-ROUNDS defaults to 9, SIZE (a :data:`fastwmf.bench.SIZES` key) to ``large``;
-2 threads, d = 64, :data:`fastwmf.bench.SGD_PARAMS`, the 90% training split of
+ROUNDS defaults to 9, SIZE (a :data:`harness.SIZES` key) to ``large``;
+2 threads, d = 64, :data:`harness.SGD_PARAMS`, the 90% training split of
 the peers benchmark. Each round times 5 fastwmf epochs (with the default
 warm-up, and without it) and takes their median; LIBMF has no call for one
 epoch, so its epoch is ``(fit of 6 epochs - fit of 1 epoch) / 5`` in the same
@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from fastwmf import bench
+import harness
 from fastwmf._threading import thread_limits
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -57,12 +57,12 @@ def main(argv):
     size = argv[2] if len(argv) > 2 else "large"
     with contextlib.redirect_stdout(io.StringIO()):  # the binding prints on import
         from libmf import mf
-    train, _ = _holdout(bench.bench_matrix(size))
+    train, _ = _holdout(harness.bench_matrix(size))
     data = _triples(train)
     ours, plain, theirs = [], [], []
     with thread_limits(THREADS):
-        default = bench.sgd_epoch_case(train, FACTORS, THREADS)
-        no_warmup = bench.sgd_epoch_case(train, FACTORS, THREADS, warmup_factors=0)
+        default = harness.sgd_epoch_case(train, FACTORS, THREADS)
+        no_warmup = harness.sgd_epoch_case(train, FACTORS, THREADS, warmup_factors=0)
         default.run()
         no_warmup.run()
         for r in range(rounds):

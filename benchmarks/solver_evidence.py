@@ -6,7 +6,7 @@ NDCG@10 of ``solver="cholesky"``.
 
 For every data set, generator seed, ``factors`` in (32, 64, 128) and two
 objective settings (the library defaults, and the tuned-ish
-``fastwmf.bench.QUALITY_WALS``: ``w0=0.3, regularization=0.015, nu=1``), it
+``harness.QUALITY_WALS``: ``w0=0.3, regularization=0.015, nu=1``), it
 fits ``WALS(solver="cholesky")`` and ``WALS(solver="cg")`` from the same
 ``random_state`` with everything else at its default (15 iterations) and
 reports the training objective after 15 iterations (``loss_history_``), the
@@ -56,7 +56,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fastwmf
-from fastwmf import bench
+import harness
 from fastwmf.datasets import make_implicit_interactions, make_planted_ratings
 from fastwmf.metrics import evaluate
 from fastwmf.model_selection import split_entries, split_per_user
@@ -71,10 +71,10 @@ GAP_BAR = 1e-3
 NDCG_BAR = 0.002
 
 FACTORS = (32, 64, 128)
-#: ``default`` leaves the library defaults; ``tuned`` is bench.QUALITY_WALS's objective.
+#: ``default`` leaves the library defaults; ``tuned`` is harness.QUALITY_WALS's objective.
 SETTINGS = {
     "default": {},
-    "tuned": {k: bench.QUALITY_WALS[k] for k in ("w0", "regularization", "nu")},
+    "tuned": {k: harness.QUALITY_WALS[k] for k in ("w0", "regularization", "nu")},
 }
 DEFAULT_ITERATIONS = 15
 #: CG's steps under test (the library default when issue 20 was filed), pinned
@@ -111,11 +111,11 @@ def _test_users(test, count, seed):
 def datasets(seed, quick, ml100k):
     """Yield ``(name, train, test, model_kwargs, with_rmse)`` for one seed."""
     if not quick:
-        path = ml100k or bench.ml100k_path()
+        path = ml100k or harness.ml100k_path()
         if path is None or not os.path.isfile(path):
             print(f"# ml100k skipped: no archive found ({path or 'set --ml100k or $FASTWMF_ML100K'})")
         else:
-            X = bench.load_ml100k(path=path, binarize=True)
+            X = harness.load_ml100k(path=path, binarize=True)
             train, test = split_per_user(X, test_fraction=0.2, seed=seed)
             yield "ml100k", train, test, {}, False
     sizes = ([("implicit-1k", 1000, 400, 10_000, ("binary",))] if quick else

@@ -9,40 +9,40 @@ threads and rounds, and ``README.md`` for the regression workflow.
 
 import pytest
 
-from fastwmf import bench
+import harness
 
 
 @pytest.mark.parametrize("factors", [32, 64, 128])
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_als_epoch(measure, dataset, threads, solver, factors):
     name, X = dataset
-    measure(bench.als_epoch_case(X, factors, solver, threads), name)
+    measure(harness.als_epoch_case(X, factors, solver, threads), name)
 
 
 @pytest.mark.parametrize("factors", [32, 64])
 def test_sgd_epoch(measure, dataset, threads, factors):
     name, X = dataset
-    measure(bench.sgd_epoch_case(X, factors, threads), name)
+    measure(harness.sgd_epoch_case(X, factors, threads), name)
 
 
 def test_loss(measure, dataset, threads):
     name, X = dataset
-    measure(bench.loss_case(X, 64, threads), name)
+    measure(harness.loss_case(X, 64, threads), name)
 
 
 def test_recommend_all_users(measure, dataset, threads):
     name, X = dataset
-    measure(bench.recommend_case(X, 64, threads), name)
+    measure(harness.recommend_case(X, 64, threads), name)
 
 
 def test_truncated_svd(measure, dataset, threads):
     name, X = dataset
-    measure(bench.truncated_svd_case(X, 64, threads), name)
+    measure(harness.truncated_svd_case(X, 64, threads), name)
 
 
 def test_dense_svd(measure, dataset, threads):
     """Dense SVD of the most-active-users x most-popular-items block (all of ml-100k)."""
     name, X = dataset
-    if name in bench.DENSE_BLOCKS:
-        X = bench.dense_block(X, bench.DENSE_BLOCKS[name])
-    measure(bench.dense_svd_case(X, min(64, min(X.shape)), threads), name)
+    if name in harness.DENSE_BLOCKS:
+        X = harness.dense_block(X, harness.DENSE_BLOCKS[name])
+    measure(harness.dense_svd_case(X, min(64, min(X.shape)), threads), name)

@@ -18,17 +18,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastwmf import bench
+import harness
 
 #: implicit's settings for the small-data fit (its CG solver takes 3 steps).
 SMALL_IMPLICIT = dict(iterations=15, use_cg=True, calculate_training_loss=False,
-                      regularization=bench.ALS_PARAMS["regularization"], alpha=1.0)
+                      regularization=harness.ALS_PARAMS["regularization"], alpha=1.0)
 
 #: fastwmf's settings for the same objective: ``w0 = 1``, confidence 1 and
 #: target 1 on each stored entry of the binarised matrix, plain L2.
-SMALL_WALS = dict(iterations=15, solver="cg", cg_steps=bench.ALS_PARAMS["cg_steps"],
+SMALL_WALS = dict(iterations=15, solver="cg", cg_steps=harness.ALS_PARAMS["cg_steps"],
                   calculate_loss=False, w0=1.0, confidence=None, nu=0.0,
-                  regularization=bench.ALS_PARAMS["regularization"])
+                  regularization=harness.ALS_PARAMS["regularization"])
 
 #: implicit's attributes that describe a fit (its estimators have no ``get_params``).
 IMPLICIT_SETTINGS = ("regularization", "alpha", "dtype", "use_native", "use_cg", "cg_steps",
@@ -57,7 +57,7 @@ def implicit_fit_case(X, factors, threads, name, **params):
     als = _implicit_als()
     settings = dict(params, factors=factors, num_threads=threads, random_state=0,
                     use_gpu=False)
-    with bench.blas_limits(1):  # implicit warns when BLAS may use several threads
+    with harness.blas_limits(1):  # implicit warns when BLAS may use several threads
         model = als.AlternatingLeastSquares(**settings)
     described = {key: getattr(model, key) for key in IMPLICIT_SETTINGS}
     described["dtype"] = np.dtype(described["dtype"]).name
@@ -70,7 +70,7 @@ def implicit_fit_case(X, factors, threads, name, **params):
     def warm():
         als.AlternatingLeastSquares(**dict(settings, iterations=1)).fit(X, show_progress=False)
 
-    return bench.Case(name, "cg" if model.use_cg else "cholesky", factors, run, X.shape, X.nnz,
+    return harness.Case(name, "cg" if model.use_cg else "cholesky", factors, run, X.shape, X.nnz,
                       warm=warm, state=state)
 
 
@@ -92,7 +92,7 @@ def test_defaults_fit(measure, feedback, threads, factors):
     name, X = feedback
     X = user_input(X)
     peer = implicit_fit_case(X, factors, threads, "defaults_fit")
-    measure(bench.wals_fit_case(X, factors, threads, name="defaults_fit"), name,
+    measure(harness.wals_fit_case(X, factors, threads, name="defaults_fit"), name,
             group=f"{name}: defaults_fit vs implicit", peer=f"implicit {_version()}",
             beside=peer)
 
@@ -105,7 +105,7 @@ def test_small_data_fit(measure, ml100k_binary, threads, factors):
     confidences ``C``; fastwmf's ``w0 = 1``, ``nu = 0``) on the binarised
     matrix: implicit gets ``C = 1`` on each stored entry (``alpha=1``),
     fastwmf ``confidence=None`` (target 1, confidence 1), and both get
-    ``regularization`` and ``cg_steps`` of :data:`fastwmf.bench.ALS_PARAMS`,
+    ``regularization`` and ``cg_steps`` of :data:`harness.ALS_PARAMS`,
     15 iterations, 3 CG steps and no training loss (see :data:`SMALL_WALS`
     and :data:`SMALL_IMPLICIT`). The objective of each library's factors
     (:meth:`fastwmf.WALS.loss`) is saved beside the times as ``loss`` and
@@ -115,7 +115,7 @@ def test_small_data_fit(measure, ml100k_binary, threads, factors):
     name, X = ml100k_binary
     X = user_input(X)
     peer = implicit_fit_case(X, factors, threads, "small_data_fit", **SMALL_IMPLICIT)
-    case = bench.wals_fit_case(X, factors, threads, name="small_data_fit", **SMALL_WALS)
+    case = harness.wals_fit_case(X, factors, threads, name="small_data_fit", **SMALL_WALS)
     info = measure(case, name, group=f"{name}: small_data_fit vs implicit",
                    peer=f"implicit {_version()}", beside=peer)
     model, theirs = case.state["model"], peer.state["model"]

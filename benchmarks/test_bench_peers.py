@@ -39,7 +39,7 @@ import pytest
 import scipy.sparse as sp
 
 import fastwmf
-from fastwmf import bench
+import harness
 from fastwmf._threading import thread_limits
 from fastwmf.metrics import rmse
 from fastwmf.model_selection import split_entries
@@ -72,7 +72,7 @@ def _libmf():
     return mf
 
 
-def confidences(X, alpha=bench.ALS_PARAMS["alpha"]):
+def confidences(X, alpha=harness.ALS_PARAMS["alpha"]):
     """implicit's input: ``C = 1 + alpha r`` on the stored entries (CSR float32)."""
     C = sp.csr_matrix(X, dtype=np.float32, copy=True)
     C.data = (1.0 + alpha * C.data).astype(np.float32)
@@ -83,10 +83,10 @@ def implicit_model(factors, solver, threads, iterations=1):
     als = _implicit_als()
     with thread_limits(threads):  # implicit warns when BLAS may use several threads
         model = als.AlternatingLeastSquares(
-            factors=factors, regularization=bench.ALS_PARAMS["regularization"], alpha=1.0,
+            factors=factors, regularization=harness.ALS_PARAMS["regularization"], alpha=1.0,
             dtype=np.float32, use_cg=solver == "cg", iterations=iterations,
             num_threads=threads, random_state=0)
-    model.cg_steps = bench.ALS_PARAMS["cg_steps"]
+    model.cg_steps = harness.ALS_PARAMS["cg_steps"]
     return model
 
 
@@ -95,7 +95,7 @@ def implicit_epoch_case(X, factors, solver, threads):
     model = implicit_model(factors, solver, threads)
     C = confidences(X)
     Ct = C.T.tocsr()
-    U, V = bench.initial_factors(X.shape, factors)
+    U, V = harness.initial_factors(X.shape, factors)
     solve = model.solver
     lam = model.regularization
 
@@ -103,7 +103,7 @@ def implicit_epoch_case(X, factors, solver, threads):
         solve(C, U, V, lam, num_threads=threads)
         solve(Ct, V, U, lam, num_threads=threads)
 
-    return bench.Case("als_epoch", solver, factors, run, X.shape, C.nnz, warm=run)
+    return harness.Case("als_epoch", solver, factors, run, X.shape, C.nnz, warm=run)
 
 
 @pytest.mark.parametrize("factors", [64, 128])
@@ -113,7 +113,7 @@ def test_peer_als_epoch(measure, dataset, threads, solver, factors):
     version = _implicit().__version__
     name, X = dataset
     peer = implicit_epoch_case(X, factors, solver, threads)
-    measure(bench.als_epoch_case(X, factors, solver, threads), name,
+    measure(harness.als_epoch_case(X, factors, solver, threads), name,
             group=f"{name}: als_epoch vs implicit", peer=f"implicit {version}", beside=peer)
 
 
@@ -125,9 +125,9 @@ def test_same_loss_as_implicit(measure, synthetic, threads, solver):
 
     name, X = synthetic
     factors = 64
-    case = bench.als_epoch_case(X, factors, solver, threads)
+    case = harness.als_epoch_case(X, factors, solver, threads)
     model = case.state["model"]
-    U0, V0 = bench.initial_factors(X.shape, factors, seed=1)
+    U0, V0 = harness.initial_factors(X.shape, factors, seed=1)
     U, V, basis = case.state["U"], case.state["V"], case.state["basis"]
     problem = case.state["problem"]
     start_U, start_V = U0.copy(), V0.copy()
@@ -139,7 +139,7 @@ def test_same_loss_as_implicit(measure, synthetic, threads, solver):
         for _ in range(LOSS_ITERATIONS):
             case.run()
 
-    fit = bench.Case("als_fit", solver, factors, iterations, case.shape, case.nnz,
+    fit = harness.Case("als_fit", solver, factors, iterations, case.shape, case.nnz,
                      warm=iterations)
     info = measure(fit, name, rounds=1, iterations=LOSS_ITERATIONS)
     basis.restore(U, V)
@@ -181,9 +181,9 @@ def _triples(X):
 
 
 def libmf_model(mf, factors, threads, epochs):
-    """A LIBMF model with :data:`fastwmf.bench.SGD_PARAMS`' rate and L2 terms (no L1:
+    """A LIBMF model with :data:`harness.SGD_PARAMS`' rate and L2 terms (no L1:
     any L1 term turns LIBMF's warm-up off); ``mf`` is the binding's module."""
-    p = bench.SGD_PARAMS
+    p = harness.SGD_PARAMS
     return mf.MF(k=factors, nr_threads=threads, nr_iters=epochs, eta=p["learning_rate"],
                  lambda_p2=p["regularization"], lambda_q2=p["regularization"],
                  lambda_p1=0.0, lambda_q1=0.0, quiet=True)
@@ -195,10 +195,10 @@ def test_peer_sgd_fit(measure, synthetic, threads, factors):
     mf = _libmf()
     name, X = synthetic
     train, test = _holdout(X)
-    p = bench.SGD_PARAMS
+    p = harness.SGD_PARAMS
     data, pairs = _triples(train), _triples(test)
     theirs = libmf_model(mf, factors, threads, SGD_EPOCHS)
-    peer = bench.Case("sgd_fit", "explicit", factors, lambda: theirs.fit(data), X.shape,
+    peer = harness.Case("sgd_fit", "explicit", factors, lambda: theirs.fit(data), X.shape,
                       train.nnz)
     ours = fastwmf.SGD(factors=factors, epochs=SGD_EPOCHS, num_threads=threads,
                        random_state=0, calculate_loss=False, **p)
@@ -207,7 +207,7 @@ def test_peer_sgd_fit(measure, synthetic, threads, factors):
         fastwmf.SGD(factors=factors, epochs=1, num_threads=threads, random_state=0,
                     calculate_loss=False, **p).fit(train[:1000])
 
-    case = bench.Case("sgd_fit", "explicit", factors, lambda: ours.fit(train), X.shape,
+    case = harness.Case("sgd_fit", "explicit", factors, lambda: ours.fit(train), X.shape,
                       train.nnz, warm=warm)
     info = measure(case, name, group=f"{name}: sgd_fit vs libmf", peer=LIBMF_LABEL,
                    beside=peer, epochs=SGD_EPOCHS)

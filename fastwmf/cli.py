@@ -412,12 +412,6 @@ def build_parser():
     comp.add_argument("--threads", type=int, default=0, help="Numba threads, 0 for all")
     comp.set_defaults(handler=cmd_compile)
 
-    from .bench import add_report_args, cmd_bench
-    bench = commands.add_parser("bench", help="time the kernels: markdown tables and PNG plots",
-                                description="Time WALS, SGD and the SVD baselines; see "
-                                            "benchmarks/README.md.")
-    add_report_args(bench)
-    bench.set_defaults(handler=cmd_bench)
     return parser
 
 

@@ -3,10 +3,22 @@
 import numpy as np
 import pytest
 
-from fastwmf import bench
+from fastwmf import SGD
 from fastwmf._alignment import aligned_empty
+from fastwmf._validation import check_interactions
+from fastwmf.models._wmf import targets_and_confidence, unobserved_weights
+from fastwmf.models.sgd import _State
 
 from .conftest import random_interactions
+
+
+def sgd_state(X, factors, **params):
+    """The state of an SGD fit of ``X``, built as :meth:`fastwmf.SGD.fit` builds it."""
+    checked = SGD(factors=factors, random_state=0, num_threads=1, **params)._checked_params()
+    data = check_interactions(X, "X")
+    targets, confidence = targets_and_confidence(data, checked, checked["dtype"])
+    p, q = unobserved_weights(None, None, data.shape)
+    return _State.build(data, [targets, confidence], p, q, checked)
 
 
 @pytest.mark.parametrize("shape", [(0,), (1,), (7, 3), (1000, 64), (5, 0)])
@@ -22,7 +34,7 @@ def test_aligned_empty_is_aligned_contiguous_and_writable(shape, dtype):
 
 def test_sgd_factors_rows_start_on_cache_lines():
     X = random_interactions(300, 200, 0.05, seed=0)
-    _, state = bench.sgd_state(X, factors=16, threads=1)
+    state = sgd_state(X, factors=16)
     for factors in (state.U, state.V):
         assert factors.ctypes.data % 64 == 0 and factors.flags.c_contiguous
     U = state.U
@@ -35,7 +47,7 @@ def test_sgd_factors_rows_start_on_cache_lines():
 
 def test_sgd_row_scalars_share_one_cache_line_per_row():
     X = random_interactions(300, 200, 0.05, seed=0)
-    _, state = bench.sgd_state(X, factors=16, threads=1, biased=True)
+    state = sgd_state(X, factors=16, biased=True)
     item_scalars = [state.visit["reg_v"], state.acc["v"], state.visit["bias_v"], state.item_bias,
                     state.acc["bv"], state.visit["gram_v"], state.col_weights, state.acc["v_tail"]]
     start = item_scalars[0].ctypes.data

@@ -98,7 +98,7 @@ def test_cycles_are_found():
 #: README's layers, top (entry points) to bottom (leaves): a module may import
 #: its own layer and those below it.
 LAYERS = (
-    {"__init__", "__main__", "cli", "precompile", "bench", "distributed", "evaluation",
+    {"__init__", "__main__", "cli", "precompile", "distributed", "evaluation",
      "tuning"},
     {"model_selection"},
     {"models"},
