@@ -11,6 +11,7 @@ from .._frames import is_frame
 from .._threading import max_threads
 from .._validation import check_bool, check_choice, check_int
 from ..models._wmf import objective_params
+from ..models.base import FactorModel
 from ..models.wals import WALS
 from ._run import _Run
 
@@ -18,14 +19,16 @@ from ._run import _Run
 EXCHANGES = ("full", "routed")
 
 
-class DaskWALS(WALS):
+class DaskWALS(FactorModel):
     """:class:`fastwmf.WALS` fitted on a ``dask.distributed`` cluster.
 
     Same objective, parameters, random initialisation and fitted attributes
     as :class:`~fastwmf.WALS`: with one ``random_state`` both reach the same
     factors (to rounding, float64 agrees to ~1e-12). The fitted model
-    predicts, recommends and folds in like WALS (it is one); :meth:`to_local`
-    returns a plain :class:`~fastwmf.WALS` (which :meth:`save` writes).
+    predicts, recommends and folds in like WALS (through the WALS that
+    :meth:`to_local` returns, which is also what :meth:`save` writes). It
+    holds the WALS parameters and runs WALS's own validation of them, but is
+    not a subclass: the cluster fit is its own, over the shared fit driver.
 
     The data live on the workers as contiguous row blocks of both
     orientations (users x items and items x users), balanced by stored
@@ -99,19 +102,34 @@ n_iter_, fit_time_
                  callback=None, calculate_loss=True, warm_start=False, client=None,
                  n_blocks=None, exchange="full", callback_factors=True, checkpoint_path=None,
                  checkpoint_every=None, patience=None, validation_metric="ndcg@10"):
-        super().__init__(
-            factors=factors, w0=w0, regularization=regularization, nu=nu,
-            iterations=iterations, solver=solver, cg_steps=cg_steps, confidence=confidence,
-            alpha=alpha, eps=eps, dtype=dtype, random_state=random_state,
-            num_threads=num_threads, show_progress=show_progress, callback=callback,
-            calculate_loss=calculate_loss, warm_start=warm_start, patience=patience,
-            validation_metric=validation_metric)
+        self.factors = factors
+        self.w0 = w0
+        self.regularization = regularization
+        self.nu = nu
+        self.iterations = iterations
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.confidence = confidence
+        self.alpha = alpha
+        self.eps = eps
+        self.dtype = dtype
+        self.random_state = random_state
+        self.num_threads = num_threads
+        self.show_progress = show_progress
+        self.callback = callback
+        self.calculate_loss = calculate_loss
+        self.warm_start = warm_start
+        self.patience = patience
+        self.validation_metric = validation_metric
         self.client = client
         self.n_blocks = n_blocks
         self.exchange = exchange
         self.callback_factors = callback_factors
         self.checkpoint_path = checkpoint_path
         self.checkpoint_every = checkpoint_every
+
+    _fitted_arrays = WALS._fitted_arrays
+    _fitted_values = WALS._fitted_values
 
     # ------------------------------------------------------------ params
     def _wals_params(self):
@@ -301,6 +319,15 @@ n_iter_, fit_time_
     def save(self, path):
         """Write the fitted model as a :class:`fastwmf.WALS` (load it with ``WALS.load``)."""
         self.to_local().save(path)
+
+    def loss(self, X, weights=None, user_weights=None, item_weights=None):
+        """The objective of the fitted factors on ``X``, computed locally
+        (as :meth:`fastwmf.WALS.loss`)."""
+        return self.to_local().loss(X, weights=weights, user_weights=user_weights,
+                                    item_weights=item_weights)
+
+    def _fold_in(self, data):
+        return self.to_local()._fold_in(data)
 
 
 # ====================================================================== helpers
