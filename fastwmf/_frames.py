@@ -101,19 +101,81 @@ def frame_rows_for_items(
 
 def labels_to_index(labels: NDArray[Any], wanted: NDArray[Any], name: str,
                     ) -> NDArray[np.int64]:
-    """Positions of ``wanted`` in ``labels``; a KeyError names unknown ones."""
-    lookup = {label: i for i, label in enumerate(labels.tolist())}
-    out = np.empty(len(wanted), dtype=np.int64)
-    for position, label in enumerate(np.asarray(wanted).tolist()):
-        index = lookup.get(label)
-        if index is None:
-            raise UnknownLabelError(f"{name}: {label!r} is not a label the model was fitted on")
-        out[position] = index
-    return out
+    """Positions of ``wanted`` in ``labels``; a KeyError names the unknown ones."""
+    wanted = np.asarray(wanted)
+    positions = LabelIndex(labels).positions(wanted)
+    check_known(positions, wanted, name)
+    return positions
 
 
-class UnknownLabelError(KeyError):
-    """A user or item label the model has never seen."""
+def check_known(positions: NDArray[np.int64], wanted: NDArray[Any], name: str,
+                limit: int | None = None) -> None:
+    """Raise :class:`UnknownLabelError` naming the ``wanted`` ids at ``-1`` positions."""
+    missing = positions < 0
+    if not missing.any():
+        return
+    unknown = list(dict.fromkeys(np.asarray(wanted)[missing].tolist()))
+    shown = ", ".join(repr(label) for label in unknown[:10])
+    more = f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""
+    one = len(unknown) == 1
+    if limit is None:
+        where = "a label the model was fitted on" if one else "labels the model was fitted on"
+    else:
+        where = (f"{'an id' if one else 'ids'} the model knows: they must lie in "
+                 f"[0, {limit})")
+    raise UnknownLabelError(f"{name}: {shown}{more} {'is' if one else 'are'} not {where}",
+                            unknown)
+
+
+class LabelIndex:
+    """Positions of labels in a label array, by binary search over a sorted copy.
+
+    Labels that numpy can sort (numbers, strings) are looked up with
+    ``searchsorted``; others (mixed objects) through a dict. Build it once
+    per label array and reuse it: lookups cost ``O(log n)`` per label.
+    """
+
+    def __init__(self, labels: NDArray[Any]) -> None:
+        self.labels = labels
+        self._order = self._sorted = self._lookup = None
+        if labels.dtype.kind in "iuUSfb":
+            self._order = np.argsort(labels, kind="stable")
+            self._sorted = labels[self._order]
+        else:
+            self._lookup = {label: i for i, label in enumerate(labels.tolist())}
+
+    def positions(self, wanted: NDArray[Any]) -> NDArray[np.int64]:
+        """Index of each wanted label, ``-1`` for labels not in the array."""
+        wanted = np.atleast_1d(np.asarray(wanted))
+        if self._sorted is not None and _comparable(self._sorted.dtype, wanted.dtype):
+            n = len(self._sorted)
+            if n == 0 or wanted.size == 0:
+                return np.full(wanted.shape, -1, dtype=np.int64)
+            at = np.minimum(np.searchsorted(self._sorted, wanted), n - 1)
+            found = self._sorted[at] == wanted
+            return np.where(found, self._order[at], -1).astype(np.int64)
+        if self._lookup is None:
+            self._lookup = {label: i for i, label in enumerate(self.labels.tolist())}
+        return np.array([self._lookup.get(label, -1) for label in wanted.tolist()],
+                        dtype=np.int64).reshape(wanted.shape)
+
+
+def _comparable(have: np.dtype, want: np.dtype) -> bool:
+    numbers, text = "iufb", "US"
+    return (have.kind in numbers and want.kind in numbers) or \
+        (have.kind in text and want.kind in text)
+
+
+class UnknownLabelError(KeyError, ValueError):
+    """A user or item id or label the model has never seen.
+
+    A ``KeyError`` (a lookup that failed) and, for code that checks ids by
+    range, a ``ValueError``; ``unknown`` lists the missing ids.
+    """
+
+    def __init__(self, message: str, unknown: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.unknown = [] if unknown is None else unknown
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""

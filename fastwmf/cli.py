@@ -154,8 +154,10 @@ def cmd_recommend(args):
         matrix, _, row_ids, col_ids = read_table(args.exclude, args)
         exclude = _reindex(matrix, row_ids, col_ids, model, "--exclude")[users]
     # a saved model speaks its labels when it has them, indices otherwise
+    # a model that remembers its training items leaves them out (unless --include-seen)
+    exclude_seen = model.seen_indptr_ is not None and not args.include_seen
     ids, scores = model.recommend(labels if model.user_ids_ is not None else users,
-                                  k=args.k, exclude=exclude)
+                                  k=args.k, exclude=exclude, exclude_seen=exclude_seen)
     print("user\trank\titem\tscore")
     for row, user in enumerate(args.users):
         for rank, (item, score) in enumerate(zip(ids[row], scores[row]), start=1):
@@ -348,7 +350,10 @@ def build_parser():
     rec.add_argument("--users", nargs="+", required=True, help="user ids as in the table")
     rec.add_argument("-k", type=int, default=10, help="items per user (default 10)")
     rec.add_argument("--exclude", default=None,
-                     help="table of interactions to leave out (e.g. the training table)")
+                     help="table of interactions to leave out (a model saved by this "
+                          "version leaves its training interactions out already)")
+    rec.add_argument("--include-seen", action="store_true",
+                     help="let the model recommend items of its training interactions")
     _add_table_args(rec)
     rec.set_defaults(handler=cmd_recommend)
 

@@ -29,11 +29,17 @@ if TYPE_CHECKING:
     ModelClass = TypeVar("ModelClass", bound=type)
 
 FORMAT_NAME = "fastwmf-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _HEADER = "__header__"
 
 #: Optional arrays of original user and item labels (index -> label).
 LABEL_ARRAYS = ("user_ids_", "item_ids_")
+
+#: Optional CSR pattern of the training interactions (format version 2 on).
+SEEN_ARRAYS = ("seen_indptr_", "seen_indices_")
+
+#: Arrays a model file may hold beside its class's fitted arrays.
+OPTIONAL_ARRAYS = LABEL_ARRAYS + SEEN_ARRAYS
 
 
 class ModelFileError(ValueError):
@@ -116,7 +122,7 @@ def save_model(model: SavedModel, path: str | os.PathLike[str] | BinaryIO) -> No
         "params": _json_params(model),
         "values": {name: getattr(model, name) for name in model._fitted_values},
         "arrays": list(model._fitted_arrays) + [
-            name for name in LABEL_ARRAYS if getattr(model, name, None) is not None],
+            name for name in OPTIONAL_ARRAYS if getattr(model, name, None) is not None],
     }
     arrays = {name: getattr(model, name) for name in header["arrays"]}
     for name in LABEL_ARRAYS:
@@ -229,7 +235,7 @@ def _check_header(header, path):
         raise ModelFileError(f"{path!r} has parameters that {cls.__name__} does not take")
     if not isinstance(values, dict) or not set(values) <= set(cls._fitted_values):
         raise ModelFileError(f"{path!r} has fitted values that {cls.__name__} does not have")
-    if not isinstance(arrays, list) or set(arrays) - set(LABEL_ARRAYS) != set(cls._fitted_arrays):
+    if not isinstance(arrays, list) or set(arrays) - set(OPTIONAL_ARRAYS) != set(cls._fitted_arrays):
         raise ModelFileError(f"{path!r} must hold the arrays {list(cls._fitted_arrays)}, "
                              f"lists {arrays!r}")
     return cls
@@ -262,8 +268,32 @@ def _check_fitted_state(model, path):
                                   or value.dtype.kind not in "iuU"):
             raise ModelFileError(f"{path!r} holds invalid {name} (need {length} integer or "
                                  f"string labels)")
+    _check_seen(model, U.shape[0], V.shape[0], path)
     if "fit_params_" in model._fitted_values:
         _check_fit_params(getattr(model, "fit_params_", None), model, path)
+
+
+def _check_seen(model, n_users, n_items, path):
+    """The training pattern must be a CSR pair over the factors' rows: both
+    arrays or neither, pointers from 0 rising to the entry count, item ids
+    in range (the top-k kernel reads them without bounds checks)."""
+    indptr, indices = (getattr(model, name, None) for name in SEEN_ARRAYS)
+    if indptr is None and indices is None:
+        return
+    valid = (indptr is not None and indices is not None
+             and indptr.ndim == 1 and indices.ndim == 1
+             and indptr.dtype.kind in "iu" and indices.dtype.kind in "iu"
+             and indptr.shape[0] == n_users + 1)
+    if valid:
+        valid = (int(indptr[0]) == 0 and int(indptr[-1]) == indices.shape[0]
+                 and bool(np.all(np.diff(indptr) >= 0)))
+    if valid and indices.size:
+        valid = int(indices.min()) >= 0 and int(indices.max()) < n_items
+    if not valid:
+        raise ModelFileError(f"{path!r} holds an invalid training pattern (seen_indptr_, "
+                             f"seen_indices_) for {n_users} users and {n_items} items")
+    model.seen_indptr_ = np.ascontiguousarray(indptr, dtype=np.int64)
+    model.seen_indices_ = np.ascontiguousarray(indices, dtype=np.int32)
 
 
 def _check_fit_params(fitted, model, path):

@@ -658,8 +658,10 @@ def test_1x1_matrix_fits(solver, dtype, w0, regularization):
     assert np.all(np.isfinite(model.item_factors_))
     assert all(np.isfinite(model.loss_history_))
     assert np.isfinite(model.predict(0, 0))
-    ids, scores = model.recommend(0, k=1)
+    ids, scores = model.recommend(0, k=1, exclude_seen=False)
     assert ids.tolist() == [0]
+    ids, scores = model.recommend(0, k=1)  # its one item is seen
+    assert ids.tolist() == [-1] and np.isneginf(scores[0])
 
 
 def test_1x1_stored_zero_fits_unregularized():

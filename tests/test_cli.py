@@ -56,6 +56,18 @@ def test_fit_recommend_evaluate_round_trip(tables, tmp_path, capsys):
     labels, _ = model.recommend("u3", k=5, exclude=_training_row(tables["train"], "u3", items))
     assert [row[2] for row in recommended] == [str(label) for label in labels]
 
+    # the saved model remembers its training items: no --exclude needed
+    code, out, err = run(capsys, "recommend", model_path, "--users", "u3", "-k", "5")
+    assert code == 0, err
+    assert [line.split("\t")[2] for line in out.strip().splitlines()[1:]] == \
+        [str(label) for label in labels]
+    code, out, err = run(capsys, "recommend", model_path, "--users", "u3", "-k", "5",
+                         "--include-seen")
+    assert code == 0, err
+    everything, _ = model.recommend("u3", k=5, exclude_seen=False)
+    assert [line.split("\t")[2] for line in out.strip().splitlines()[1:]] == \
+        [str(label) for label in everything]
+
     code, out, err = run(capsys, "evaluate", model_path, "--train", tables["train"],
                          "--test", tables["test"], "--value-col", "rating", "-k", "5")
     assert code == 0, err

@@ -41,8 +41,10 @@ class DaskWALS(FactorModel):
     Parameters
     ----------
     factors, w0, regularization, nu, iterations, solver, cg_steps, confidence, \
-alpha, eps, dtype, random_state, show_progress, callback, calculate_loss, warm_start
-        As in :class:`~fastwmf.WALS`.
+alpha, eps, dtype, random_state, show_progress, callback, calculate_loss, warm_start, \
+keep_interactions
+        As in :class:`~fastwmf.WALS` (with a dask DataFrame the pattern of
+        the entries is gathered from the workers at the end of the fit).
     patience, validation_metric
         Taken for compatibility with :class:`~fastwmf.WALS`; DaskWALS does not
         stop early yet, so ``patience`` must stay None.
@@ -101,7 +103,8 @@ n_iter_, fit_time_
                  dtype="float32", random_state=None, num_threads=0, show_progress=False,
                  callback=None, calculate_loss=True, warm_start=False, client=None,
                  n_blocks=None, exchange="full", callback_factors=True, checkpoint_path=None,
-                 checkpoint_every=None, patience=None, validation_metric="ndcg@10"):
+                 checkpoint_every=None, patience=None, validation_metric="ndcg@10",
+                 keep_interactions=True):
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -121,6 +124,7 @@ n_iter_, fit_time_
         self.warm_start = warm_start
         self.patience = patience
         self.validation_metric = validation_metric
+        self.keep_interactions = keep_interactions
         self.client = client
         self.n_blocks = n_blocks
         self.exchange = exchange
@@ -252,6 +256,8 @@ n_iter_, fit_time_
             else:
                 data = run.build_from_matrix(X, weights, user_weights, item_weights, n_blocks)
             result = run.iterate(data, self._initial_factors(data, params))
+            if params["keep_interactions"] and data.seen is None:
+                data.seen = run.gather_pattern(data)
         except BaseException:
             run.cancel()
             raise
@@ -261,6 +267,7 @@ n_iter_, fit_time_
         self.item_weights_ = data.q if data.q is not None else np.ones(data.shape[1])
         self.fit_params_ = objective_params(params)
         self.user_ids_, self.item_ids_ = labels
+        self.seen_indptr_, self.seen_indices_ = data.seen or (None, None)
         self.loss_history_ = history
         self.validation_history_ = []
         self.best_iteration_ = n_iter
@@ -313,6 +320,7 @@ n_iter_, fit_time_
         for name in WALS._fitted_arrays + WALS._fitted_values:
             setattr(model, name, getattr(self, name))
         model.user_ids_ = self.user_ids_
+        model.seen_indptr_, model.seen_indices_ = self.seen_indptr_, self.seen_indices_
         model.item_ids_ = self.item_ids_
         return model
 

@@ -15,6 +15,7 @@ from .._threading import row_chunks, thread_limits, uniform_chunks
 from .._validation import check_int, check_interactions
 from ..kernels.gramian import weighted_gramian
 from ..models._fitloop import run_iterations
+from ..models._serving import pattern_of
 from ..models._wmf import (
     check_factors_fit, targets_and_confidence, unobserved_weights)
 from . import _tasks as tasks
@@ -42,6 +43,7 @@ class _Data:
     items: _Side
     p: np.ndarray        # user weights or None (all ones)
     q: np.ndarray        # item weights or None
+    seen: tuple = None   # the input's CSR pattern (indptr, indices), when kept
 
 
 class _Run:
@@ -134,8 +136,11 @@ class _Run:
                 data.indices[s:e], targets[s:e].astype(dtype), confidence[s:e].astype(dtype),
                 user_layout, p_future, q_future, name="users", index=(b,),
                 worker=self.target(b)))
-        return self._finish_build(data.shape, data.nnz, user_bounds, user_blocks, item_bounds,
-                                  item_layout, p, q, p_future, q_future)
+        built = self._finish_build(data.shape, data.nnz, user_bounds, user_blocks, item_bounds,
+                                   item_layout, p, q, p_future, q_future)
+        if params["keep_interactions"]:
+            built.seen = pattern_of(data)
+        return built
 
     def _row_cost(self):
         d = self.params["factors"]
@@ -332,6 +337,22 @@ class _Run:
         holders = self.holders(data.users.blocks + data.items.blocks)
         k = len(data.users.blocks)
         return holders[:k], holders[k:]
+
+    def gather_pattern(self, data):
+        """The user blocks' stored pattern on the client, as one CSR pair
+        (moves 4 bytes per entry and 8 per user)."""
+        futures = [self.submit(tasks.block_pattern, block, name="pattern", index=(b,),
+                               worker=self.target(b))
+                   for b, block in enumerate(data.users.blocks)]
+        parts = self.client.gather(futures)
+        indptr = np.zeros(data.shape[0] + 1, dtype=np.int64)
+        offset = 0
+        for (lo, hi), (part_ptr, _) in zip(data.users.ranges(), parts):
+            indptr[lo + 1:hi + 1] = part_ptr[1:] - part_ptr[0] + offset
+            offset += int(part_ptr[-1] - part_ptr[0])
+        indices = (np.concatenate([part[1] for part in parts]) if parts
+                   else np.zeros(0, dtype=np.int32)).astype(np.int32, copy=False)
+        return indptr, indices
 
     def gather_factors(self, U, V):
         """Both factor matrices on the client (moves ``|U| + |V|``)."""

@@ -218,6 +218,11 @@ def block_summary(block):
     return block.n_rows, block.nnz
 
 
+def block_pattern(block):
+    """``(indptr, indices)`` of a block: its rows' stored columns (global ids)."""
+    return block.indptr, block.indices
+
+
 def take(items, index):
     """``items[index]`` (used for list and tuple task outputs)."""
     return items[index]

@@ -115,3 +115,17 @@ def gather_rows_in_place(rows, source):
             rows[k] = rows[nxt]
             done[nxt] = True
             k = nxt
+
+
+@njit(**SERIAL)
+def map_in_place(values, mapping):
+    """``values[e] = mapping[values[e]]`` for every entry, in place.
+
+    Parameters
+    ----------
+    values : ndarray of int32
+        Each in ``[0, len(mapping))`` (not checked).
+    mapping : ndarray of int32 or int64
+    """
+    for e in range(values.shape[0]):
+        values[e] = mapping[values[e]]

@@ -10,7 +10,7 @@ from .._config import GRAMIAN_MIN_ROWS, RENUMBER_MIN_ENTRIES
 from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
-from ..kernels.layout import gather_rows_in_place, transpose_renumbered
+from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
 from ..kernels.loss import observed_loss, weighted_squared_norm
 
 
@@ -195,6 +195,23 @@ class Problem:
         if self.renumbered:
             gather_rows_in_place(U, self.user_order)
             gather_rows_in_place(V, self.item_order)
+
+    def take_user_pattern(self):
+        """``(indptr, indices)`` of the input's CSR pattern in the caller's
+        user and item numbering, for the fitted model to keep.
+
+        A renumbered problem hands over its own renumbered column indices,
+        mapped back in place (no second copy at the fit's end): call this
+        last, since the user side is unusable afterwards. Otherwise the
+        caller's indices are copied.
+        """
+        indptr = np.array(self.users.indptr, dtype=np.int64)
+        if not self.renumbered:
+            return indptr, np.array(self.users.indices, dtype=np.int32)
+        indices = self.users.indices
+        map_in_place(indices, self.item_order)
+        self.users = None
+        return indptr, indices
 
     def to_original(self, U, V):
         """Reorder factor matrices from the problem's row order into the caller's, in place."""

@@ -28,6 +28,7 @@ def check_common_params(model):
         "show_progress": check_bool(model.show_progress, "show_progress"),
         "callback": check_callable(model.callback, "callback"),
         "calculate_loss": check_bool(model.calculate_loss, "calculate_loss"),
+        "keep_interactions": check_bool(model.keep_interactions, "keep_interactions"),
     }
     if model.confidence is not None:
         check_choice(model.confidence, "confidence", CONFIDENCE_TRANSFORMS)

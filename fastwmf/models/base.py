@@ -8,13 +8,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
-from .._threading import thread_limits
 from .._frames import (
-    frame_rows_for_items, frame_to_triples, is_frame, labels_to_index)
-from .._validation import (
-    check_bool, check_ids, check_int, check_interactions, check_num_threads)
+    LabelIndex, check_known, frame_rows_for_items, frame_to_triples, is_frame)
+from .._validation import check_bool, check_int, check_interactions, check_num_threads
 from ..io import load_model, save_model
-from ..kernels.topk import topk_inner_product
+from ._serving import Serving, as_pattern_matrix, pattern_of
 
 if TYPE_CHECKING:
     import os
@@ -72,7 +70,7 @@ class ParamsMixin:
                     input_tags=InputTags(sparse=True, two_d_array=False))
 
 
-class FactorModel(ParamsMixin):
+class FactorModel(Serving, ParamsMixin):
     """A fitted ``U V^T`` model: prediction, top-k recommendation, persistence.
 
     Subclasses set ``user_factors_`` (n_users x d) and ``item_factors_``
@@ -94,6 +92,11 @@ class FactorModel(ParamsMixin):
     #: Set by the command line from the loaded table; saved when present.
     user_ids_: NDArray[Any] | None = None
     item_ids_: NDArray[Any] | None = None
+
+    #: The training interactions' pattern as CSR (row pointers, item ids), or
+    #: None (``keep_interactions=False``, or a model file without them).
+    seen_indptr_: NDArray[np.int64] | None = None
+    seen_indices_: NDArray[np.int32] | None = None
 
     if TYPE_CHECKING:
         # Every estimator defines ``fit`` with its own keyword arguments.
@@ -140,25 +143,66 @@ class FactorModel(ParamsMixin):
     def _threads(self):
         return check_num_threads(getattr(self, "num_threads", 0))
 
+    @property
+    def interactions_(self) -> SparseMatrix | None:
+        """The training interactions' pattern: a boolean CSR matrix (n_users x
+        n_items), or None when the model does not keep it."""
+        self._check_fitted()
+        if self.seen_indptr_ is None:
+            return None
+        return as_pattern_matrix(self.seen_indptr_, self.seen_indices_,
+                                 (self.n_users, self.n_items))
+
+    def _remember(self, data: Any, keep: bool) -> None:
+        """Keep (a copy of) the pattern of the validated training matrix ``data``."""
+        self.seen_indptr_, self.seen_indices_ = pattern_of(data) if keep else (None, None)
+
     # --------------------------------------------------------------- labels
-    def _index(self, ids, which, name):
-        """``(indices, was_scalar)`` for ids, or for labels when the model has them."""
+    def _label_index(self, which):
+        """The :class:`LabelIndex` of the user or item labels (kept while they last)."""
+        labels = self.user_ids_ if which == "user" else self.item_ids_
+        cache = self.__dict__.setdefault("_label_indexes", {})
+        index = cache.get(which)
+        if index is None or index.labels is not labels:
+            index = cache[which] = LabelIndex(labels)
+        return index
+
+    def _positions(self, ids, which, name):
+        """``(positions, was_scalar, ids array)``: ``-1`` where the model does
+        not know an id (or label, for a DataFrame-fitted model)."""
         labels = self.user_ids_ if which == "user" else self.item_ids_
         n = self.n_users if which == "user" else self.n_items
-        if labels is None:
-            return check_ids(ids, name, n)
         scalar = np.ndim(ids) == 0
         wanted = np.atleast_1d(np.asarray(ids))
         if wanted.ndim != 1:
-            raise ValueError(f"{name} must be a label or a 1-D array of labels, "
+            raise ValueError(f"{name} must be an id or a 1-D array of ids, "
                              f"got shape {wanted.shape}")
-        return labels_to_index(labels, wanted, name), scalar
+        if labels is not None:
+            return self._label_index(which).positions(wanted), scalar, wanted
+        if wanted.dtype.kind not in "iu":
+            if wanted.size == 0 and wanted.dtype.kind == "f":
+                wanted = wanted.astype(np.int64)
+            else:
+                raise TypeError(f"{name} must hold integer ids, got dtype {wanted.dtype}")
+        positions = np.where((wanted >= 0) & (wanted < n), wanted, -1).astype(np.int64)
+        return positions, scalar, wanted
 
-    def _item_labels(self, ids):
-        """Item labels for result ids (``-1`` padding becomes the padding label)."""
-        if self.item_ids_ is None:
+    def _check_known(self, positions, wanted, which, name):
+        labels = self.user_ids_ if which == "user" else self.item_ids_
+        n = self.n_users if which == "user" else self.n_items
+        check_known(positions, wanted, name, limit=None if labels is not None else n)
+
+    def _index(self, ids, which, name):
+        """``(positions, was_scalar)``; a KeyError names ids the model does not know."""
+        positions, scalar, wanted = self._positions(ids, which, name)
+        self._check_known(positions, wanted, which, name)
+        return positions, scalar
+
+    def _labels_of(self, ids, which):
+        """Labels for result positions (``-1`` padding becomes the padding label)."""
+        labels = self.user_ids_ if which == "user" else self.item_ids_
+        if labels is None:
             return ids
-        labels = self.item_ids_
         out = labels[np.maximum(ids, 0)]
         out[ids < 0] = "" if labels.dtype.kind == "U" else -1
         return out
@@ -220,68 +264,6 @@ class FactorModel(ParamsMixin):
                            self.user_factors_[user_ids].astype(np.float64),
                            self.item_factors_[item_ids].astype(np.float64))
         return float(scores[0]) if user_scalar and item_scalar else scores
-
-    def recommend(self, users: ArrayLike, k: int = 10,
-                  exclude: InteractionsLike | None = None,
-                  filter_items: ArrayLike | None = None,
-                  ) -> tuple[NDArray[Any], NDArray[np.float64]]:
-        """Top-``k`` items for each user by predicted score.
-
-        Parameters
-        ----------
-        users : int, label or array-like
-            User ids (labels when the model was fitted on a DataFrame).
-        k : int, default 10
-            Items per user; at most the number of items.
-        exclude : sparse matrix, optional
-            Items to leave out per user, typically the training rows
-            ``train[users]``: shape ``(len(users), n_items)``, row ``r``
-            belonging to ``users[r]``.
-        filter_items : array-like, optional
-            Items (ids or labels) never to recommend.
-
-        Returns
-        -------
-        ids : ndarray, shape (len(users), k) or (k,)
-            Item ids best first (item labels for a DataFrame-fitted model);
-            ``-1`` (``""`` for string labels) pads a row when fewer than ``k``
-            items remain.
-        scores : ndarray of float64, same shape
-            ``-inf`` beside each ``-1``.
-        """
-        self._check_fitted()
-        user_ids, scalar = self._index(users, "user", "users")
-        ids, scores = self._recommend_for(self.user_factors_[user_ids], k, exclude,
-                                          filter_items, "users")
-        ids = self._item_labels(ids)
-        return (ids[0], scores[0]) if scalar else (ids, scores)
-
-    def similar_items(self, items: ArrayLike, k: int = 10,
-                      ) -> tuple[NDArray[Any], NDArray[np.float64]]:
-        """Items with the most similar factors (cosine), the item itself left out.
-
-        Parameters
-        ----------
-        items : int, label or array-like
-            Item ids (labels when the model was fitted on a DataFrame).
-        k : int, default 10
-            At most ``n_items - 1``.
-
-        Returns
-        -------
-        ids, scores : ndarray, shape (len(items), k) or (k,)
-            As in :meth:`recommend`; scores are cosine similarities.
-        """
-        self._check_fitted()
-        item_ids, scalar = self._index(items, "item", "items")
-        k = check_int(k, "k", low=1, high=max(self.n_items - 1, 1))
-        norms = np.linalg.norm(self.item_factors_.astype(np.float64), axis=1)
-        normalized = self.item_factors_ / np.where(norms > 0, norms, 1.0)[:, None]
-        own = sp.csr_matrix((np.ones(len(item_ids)), item_ids, np.arange(len(item_ids) + 1)),
-                            shape=(len(item_ids), self.n_items))
-        ids, scores = self._topk(normalized[item_ids], normalized, k, own, None)
-        ids = self._item_labels(ids)
-        return (ids[0], scores[0]) if scalar else (ids, scores)
 
     def fold_in(self, X: FitInput, weights: SparseMatrix | ArrayLike | None = None,
                 columns: dict[str, Any] | None = None) -> FloatArray:
@@ -356,45 +338,11 @@ class FactorModel(ParamsMixin):
         data = check_interactions(X, "X", weights=weights, n_cols=self.n_items,
                                   allow_empty=True)
         factors = self._fold_in(data)
-        exclude = data.to_scipy() if exclude_seen else None
-        ids, scores = self._recommend_for(factors, k, exclude, filter_items, "X")
-        return self._item_labels(ids), scores
-
-    # ------------------------------------------------------------ helpers
-    def _recommend_for(self, queries, k, exclude, filter_items, rows_name):
         k = check_int(k, "k", low=1, high=self.n_items)
-        n = queries.shape[0]
-        if exclude is not None:
-            exclude = check_interactions(exclude, "exclude", n_cols=self.n_items,
-                                         allow_empty=True)
-            if exclude.shape[0] != n:
-                raise ValueError(f"exclude must have one row per entry of {rows_name} ({n}), "
-                                 f"got {exclude.shape[0]}; pass train[users]")
-            exclude = exclude.to_scipy()
-        allowed = None
-        if filter_items is not None:
-            banned, _ = self._index(filter_items, "item", "filter_items")
-            allowed = np.ones(self.n_items, dtype=np.bool_)
-            allowed[banned] = False
-        return self._topk(queries, self.item_factors_, k, exclude, allowed)
-
-    def _topk(self, queries, targets, k, exclude, allowed):
-        n = queries.shape[0]
-        if exclude is None:
-            excl_indptr = np.zeros(n + 1, dtype=np.int64)
-            excl_indices = np.zeros(0, dtype=np.int32)
-        else:
-            excl_indptr = exclude.indptr.astype(np.int64)
-            excl_indices = exclude.indices.astype(np.int32)
-        if allowed is None:
-            allowed = np.ones(targets.shape[0], dtype=np.bool_)
-        queries = np.ascontiguousarray(queries, dtype=targets.dtype)
-        ids = np.empty((n, k), dtype=np.int64)
-        scores = np.empty((n, k), dtype=np.float64)
-        with thread_limits(self._threads()):
-            topk_inner_product(queries, targets, excl_indptr, excl_indices, allowed,
-                               k, ids, scores)
-        return ids, scores
+        excluded = (data.indptr.astype(np.int64), data.indices) if exclude_seen else None
+        allowed = self._item_mask(filter_items, None, "candidates")
+        ids, scores = self._topk(factors, self.item_factors_, k, excluded, allowed)
+        return self._labels_of(ids, "item"), scores
 
     # --------------------------------------------------------- persistence
     def save(self, path: str | os.PathLike[str] | BinaryIO) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._validation import check_interactions, check_num_threads
+from .._validation import check_bool, check_interactions, check_num_threads
 from ..io import register_model
 from .base import FactorModel
 
@@ -29,12 +29,15 @@ class Popularity(FactorModel):
     ----------
     num_threads : int, default 0
         Threads for ``recommend`` (``0``: all).
+    keep_interactions : bool, default True
+        As in :class:`fastwmf.WALS`.
     """
 
     _fitted_values = ("fit_time_",)
 
-    def __init__(self, num_threads: int = 0) -> None:
+    def __init__(self, num_threads: int = 0, keep_interactions: bool = True) -> None:
         self.num_threads = num_threads
+        self.keep_interactions = keep_interactions
 
     def fit(self, X: FitInput, y: Any = None, *,
             columns: dict[str, Any] | None = None) -> Popularity:
@@ -54,12 +57,14 @@ class Popularity(FactorModel):
         """
         started = time.perf_counter()
         check_num_threads(self.num_threads)
+        keep = check_bool(self.keep_interactions, "keep_interactions")
         X, _, user_labels, item_labels = self._unpack_fit_input(X, None, columns)
         data = check_interactions(X, "X")
         counts = np.bincount(data.indices, minlength=data.shape[1]).astype(np.float64)
         self.user_factors_ = np.ones((data.shape[0], 1))
         self.item_factors_ = counts[:, None].copy()
         self.user_ids_, self.item_ids_ = user_labels, item_labels
+        self._remember(data, keep)
         self.fit_time_ = time.perf_counter() - started
         return self
 

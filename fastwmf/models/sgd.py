@@ -18,6 +18,7 @@ from ..kernels.loss import observed_loss_entries, weighted_squared_norm
 from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_shape, sgd_epoch, tile_entries
 from ._fitloop import run_iterations
 from ._problem import frequency_scaled_regularization
+from ._serving import pattern_of
 from ._wmf import (
     OBJECTIVE_PARAMS, check_common_params, check_factors_fit, check_finite_factors,
     objective_params, solve_new_rows, targets_and_confidence, unobserved_weights,
@@ -111,6 +112,10 @@ class SGD(FactorModel):
         factors.
     dtype, random_state, num_threads, show_progress, callback, calculate_loss :
         as in :class:`fastwmf.WALS` (the callback receives the epoch).
+    keep_interactions : bool, default True
+        Remember the pattern of the training interactions (4 bytes per stored
+        entry, saved with the model), so that :meth:`recommend` leaves seen
+        items out without an ``exclude`` matrix.
 
     Attributes
     ----------
@@ -153,7 +158,7 @@ class SGD(FactorModel):
                  show_progress: bool = False,
                  callback: Callable[[int, float | None, FloatArray, FloatArray], object]
                  | None = None,
-                 calculate_loss: bool = True) -> None:
+                 calculate_loss: bool = True, keep_interactions: bool = True) -> None:
         self.factors = factors
         self.epochs = epochs
         self.learning_rate = learning_rate
@@ -176,6 +181,7 @@ class SGD(FactorModel):
         self.show_progress = show_progress
         self.callback = callback
         self.calculate_loss = calculate_loss
+        self.keep_interactions = keep_interactions
 
     # ------------------------------------------------------------ checks
     def _checked_params(self):
@@ -252,14 +258,20 @@ class SGD(FactorModel):
             show_progress=params["show_progress"], callback=params["callback"],
             remedy="lower learning_rate or raise regularization", unit="epoch",
             validate=val is not None, patience=params["patience"])
-        self.user_factors_, self.item_factors_ = state.augmented_factors()
-        self.user_bias_ = state.user_bias.copy() if state.biased else None
-        self.item_bias_ = state.item_bias.copy() if state.biased else None
-        self.global_bias_ = float(state.global_bias)
-        self.biased_ = bool(state.biased)
+        factors = state.augmented_factors()
+        biases = ((state.user_bias.copy(), state.item_bias.copy()) if state.biased
+                  else (None, None))
+        global_bias, biased = float(state.global_bias), bool(state.biased)
+        del state  # its tiled entries go before the kept pattern is copied
+        seen = pattern_of(data) if params["keep_interactions"] else (None, None)
+        self.user_factors_, self.item_factors_ = factors
+        self.user_bias_, self.item_bias_ = biases
+        self.global_bias_ = global_bias
+        self.biased_ = biased
         self.item_weights_ = q
         self.fit_params_ = objective_params(params, extra=("bias_regularization",))
         self.user_ids_, self.item_ids_ = user_labels, item_labels
+        self.seen_indptr_, self.seen_indices_ = seen
         self.loss_history_ = log.loss_history
         self.validation_history_ = log.validation_history
         self.best_epoch_ = log.n_iter if log.best_iteration is None else log.best_iteration

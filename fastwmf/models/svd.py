@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from .._validation import check_float, check_int, check_num_threads, check_interactions, check_random_state
+from .._validation import (
+    check_bool, check_float, check_int, check_interactions, check_num_threads, check_random_state)
 from ..io import register_model
 from .base import FactorModel
 
@@ -67,6 +68,7 @@ class _SVDModel(FactorModel):
         X, weights, user_labels, item_labels = self._unpack_fit_input(X, None, columns)
         if weights is not None:
             raise ValueError(f"columns: a weight column is not used by {type(self).__name__}")
+        keep = check_bool(self.keep_interactions, "keep_interactions")
         factors, data = self._checked_data(X)
         left, singular, right_t = self._svd(data, factors)
         order = np.argsort(singular)[::-1]
@@ -75,6 +77,7 @@ class _SVDModel(FactorModel):
         self.item_factors_ = np.ascontiguousarray(right_t[order].T * root)
         self.singular_values_ = singular[order]
         self.user_ids_, self.item_ids_ = user_labels, item_labels
+        self._remember(data, keep)
         self.fit_time_ = time.perf_counter() - started
         return self
 
@@ -103,11 +106,15 @@ class DenseSVD(_SVDModel):
         Rank; at most ``min(n_users, n_items)``.
     num_threads : int, default 0
         Threads for ``recommend`` and ``similar_items`` (``0``: all).
+    keep_interactions : bool, default True
+        As in :class:`fastwmf.WALS`.
     """
 
-    def __init__(self, factors: int = 64, num_threads: int = 0) -> None:
+    def __init__(self, factors: int = 64, num_threads: int = 0,
+                 keep_interactions: bool = True) -> None:
         self.factors = factors
         self.num_threads = num_threads
+        self.keep_interactions = keep_interactions
 
     @staticmethod
     def _max_factors(m, n):
@@ -140,14 +147,17 @@ class TruncatedSVD(_SVDModel):
         Seeds ARPACK's starting vector, for reproducible results.
     num_threads : int, default 0
         Threads for ``recommend`` and ``similar_items`` (``0``: all).
+    keep_interactions : bool, default True
+        As in :class:`fastwmf.WALS`.
     """
 
     def __init__(self, factors: int = 64, tol: float = 0.0, random_state: RandomState = None,
-                 num_threads: int = 0) -> None:
+                 num_threads: int = 0, keep_interactions: bool = True) -> None:
         self.factors = factors
         self.tol = tol
         self.random_state = random_state
         self.num_threads = num_threads
+        self.keep_interactions = keep_interactions
 
     @staticmethod
     def _max_factors(m, n):

@@ -122,6 +122,10 @@ class WALS(FactorModel):
         ``validation`` matrix after each iteration, the training entries left
         out of the ranking. Each evaluation scores every validation user
         against every item (``O(users x items x d)``).
+    keep_interactions : bool, default True
+        Remember the pattern of the training interactions (4 bytes per stored
+        entry, saved with the model), so that :meth:`recommend` leaves seen
+        items out without an ``exclude`` matrix.
 
     Attributes
     ----------
@@ -178,7 +182,8 @@ class WALS(FactorModel):
                  callback: Callable[[int, float | None, FloatArray, FloatArray], object]
                  | None = None,
                  calculate_loss: bool = True, warm_start: bool = False,
-                 patience: int | None = None, validation_metric: str = "ndcg@10") -> None:
+                 patience: int | None = None, validation_metric: str = "ndcg@10",
+                 keep_interactions: bool = True) -> None:
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -198,6 +203,7 @@ class WALS(FactorModel):
         self.warm_start = warm_start
         self.patience = patience
         self.validation_metric = validation_metric
+        self.keep_interactions = keep_interactions
 
     # ------------------------------------------------------------ checks
     def _checked_params(self):
@@ -301,11 +307,13 @@ class WALS(FactorModel):
             remedy="increase regularization or use dtype='float64'",
             validate=scorer is not None, patience=params["patience"],
             maximize=scorer is not None and scorer.maximize)
+        seen = problem.take_user_pattern() if params["keep_interactions"] else (None, None)
         self.user_factors_ = U
         self.item_factors_ = V
         self.item_weights_ = problem.item_weights
         self.fit_params_ = objective_params(params)
         self.user_ids_, self.item_ids_ = user_labels, item_labels
+        self.seen_indptr_, self.seen_indices_ = seen
         self.loss_history_ = log.loss_history
         self.validation_history_ = log.validation_history
         self.best_iteration_ = log.n_iter if log.best_iteration is None else log.best_iteration
