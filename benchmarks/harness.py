@@ -48,6 +48,9 @@ SIZES = {
     "large": dict(n_users=200_000, n_items=50_000, nnz=10_000_000),
 }
 
+#: The serving benchmark's catalogue: top-10 for every user of a 50k x 10k matrix.
+SERVING = dict(n_users=50_000, n_items=10_000, nnz=1_000_000)
+
 #: Dense SVD runs on the block of most active users x most popular items
 #: (its cost grows with ``m n min(m, n)`` of the block, not with nnz).
 DENSE_BLOCKS = {
@@ -365,21 +368,34 @@ def loss_case(X, factors=64, threads=None):
                 warm=run)
 
 
-def recommend_case(X, factors=64, threads=None, k=10):
-    """Top-``k`` for every user, training items excluded."""
+def recommend_case(X, factors=64, threads=None, k=10, model=None):
+    """Top-``k`` for every user, training items left out (as the model remembers them).
+
+    ``model`` is a fitted model of ``X``; default a one-iteration WALS fit.
+    """
     threads = bench_threads(threads)
     X = sp.csr_matrix(X)
-    model = WALS(factors=factors, iterations=1, solver="cg", calculate_loss=False,
-                 random_state=0, num_threads=threads, **ALS_PARAMS).fit(X)
+    if model is None:
+        model = WALS(factors=factors, iterations=1, solver="cg", calculate_loss=False,
+                     random_state=0, num_threads=threads, **ALS_PARAMS).fit(X)
     users = np.arange(X.shape[0])
 
     def run():
-        model.recommend(users, k=k, exclude=X)
+        model.recommend(users, k=k)
 
     def warm():
-        model.recommend(users[:10], k=k, exclude=X[:10])
+        model.recommend(users[:10], k=k)
 
-    return Case("recommend_all", f"k={k}", factors, run, X.shape, X.nnz, warm=warm)
+    return Case("recommend_all", f"k={k}", model.user_factors_.shape[1], run, X.shape, X.nnz,
+                warm=warm, state={"model": model})
+
+
+def serving_matrix(size=None, seed=None):
+    """The matrix of the serving benchmark: :data:`SERVING` (the smoke matrix at
+    the ``smoke`` size, so that CI stays quick)."""
+    if bench_size(size) == "smoke":
+        return bench_matrix("smoke", seed)
+    return power_law_matrix(**SERVING, seed=bench_seed(seed))
 
 
 def truncated_svd_case(X, factors=64, threads=None):

@@ -117,6 +117,46 @@ def test_peer_als_epoch(measure, dataset, threads, solver, factors):
             group=f"{name}: als_epoch vs implicit", peer=f"implicit {version}", beside=peer)
 
 
+def implicit_recommend_case(model, X, threads, k=10):
+    """implicit's batch ``recommend`` for every user on ``model``'s factors, liked items
+    filtered (its default)."""
+    peer = implicit_model(model.user_factors_.shape[1], "cg", threads)
+    peer.user_factors = np.ascontiguousarray(model.user_factors_, dtype=np.float32)
+    peer.item_factors = np.ascontiguousarray(model.item_factors_, dtype=np.float32)
+    user_items = sp.csr_matrix(X, dtype=np.float32)
+    users = np.arange(X.shape[0])
+
+    def run():
+        return peer.recommend(users, user_items, N=k)
+
+    def warm():
+        peer.recommend(users[:10], user_items[:10], N=k)
+
+    return harness.Case("recommend_all", f"k={k}", model.user_factors_.shape[1], run, X.shape,
+                        X.nnz, warm=warm)
+
+
+def test_peer_recommend_all(measure, threads):
+    """Top-10 of every user, seen items left out, on the same factors as implicit's
+    ``recommend(userids, user_items, N=10)``; the answers must agree."""
+    version = _implicit().__version__
+    X = harness.serving_matrix()
+    name = "serving" if harness.bench_size() != "smoke" else "smoke"
+    model = fastwmf.WALS(factors=64, iterations=3, random_state=0, num_threads=threads,
+                         calculate_loss=False).fit(X)
+    case = harness.recommend_case(X, threads=threads, model=model)
+    peer = implicit_recommend_case(model, X, threads)
+    with thread_limits(threads):
+        ours, _ = model.recommend(np.arange(X.shape[0]), k=10)
+        theirs, _ = peer.run()
+    overlap = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ours.tolist(),
+                                                                   theirs.tolist())])
+    assert overlap >= 0.95, overlap
+    info = measure(case, name, group=f"{name}: recommend_all vs implicit",
+                   peer=f"implicit {version}", beside=peer)
+    info["top10_overlap"] = round(float(overlap), 4)
+
+
 @pytest.mark.parametrize("solver", ["cg", "cholesky"])
 def test_same_loss_as_implicit(measure, synthetic, threads, solver):
     """Same objective, same start, same iterations: the same loss (timed: fastwmf's run)."""

@@ -134,3 +134,31 @@ def test_popularity_recommends_most_interacted_unseen_items():
         np.testing.assert_array_equal(scores[row], counts[expected])
     new_ids, _ = model.recommend_new(X[:2], k=3)
     np.testing.assert_array_equal(new_ids, ids)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_topk_kernel_across_query_blocks_and_candidate_tiles(dtype):
+    from fastwmf.kernels.topk import CANDIDATE_BLOCK, QUERY_BLOCK, topk_inner_product
+
+    rng = np.random.default_rng(0)
+    n_queries, n_candidates, k = QUERY_BLOCK + 9, 2 * CANDIDATE_BLOCK + 300, 7
+    Q = rng.standard_normal((n_queries, 3)).astype(dtype)
+    C = rng.standard_normal((n_candidates, 3)).astype(dtype)
+    excl = sp.random(n_queries, n_candidates, density=0.01, format="csr", random_state=1)
+    excl.sort_indices()
+    allowed = rng.random(n_candidates) > 0.1
+    ids = np.empty((n_queries, k), dtype=np.int64)
+    scores = np.empty((n_queries, k))
+    topk_inner_product(Q, C, excl.indptr.astype(np.int64), excl.indices.astype(np.int32),
+                       allowed, k, ids, scores)
+    dense = Q.astype(np.float64) @ C.astype(np.float64).T
+    for r in range(n_queries):
+        banned = set(excl[r].indices.tolist()) | set(np.flatnonzero(~allowed).tolist())
+        expected = naive.topk(dense[r], k, banned)
+        # float32 products may order near-ties (1e-7 relative) differently
+        if dtype == np.float64:
+            np.testing.assert_array_equal(ids[r], expected)
+        else:
+            assert len(set(ids[r].tolist()) & set(expected)) >= k - 1
+        np.testing.assert_allclose(scores[r], dense[r, ids[r]], rtol=1e-12)
+        assert np.all(np.diff(scores[r]) <= 0)

@@ -60,6 +60,20 @@ def merge_rows(first, second):
     return out_ptr, np.concatenate((idx_a, idx_b))[order].astype(np.int32, copy=False)
 
 
+def sorted_rows(indptr, indices):
+    """The CSR pair with each row's indices ascending (as given when they are)."""
+    if len(indices) < 2:
+        return indptr, indices
+    rising = np.diff(indices.astype(np.int64)) >= 0
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < len(indices))]
+    rising[starts - 1] = True  # a row may start below the previous row's end
+    if rising.all():
+        return indptr, indices
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    return indptr, indices[np.lexsort((indices, rows))]
+
+
 def pairs_to_rows(user_index, item_index, n_users):
     """A CSR pair over all ``n_users`` from (user, item) positions; ``-1`` dropped."""
     keep = (user_index >= 0) & (item_index >= 0)
@@ -342,7 +356,7 @@ class Serving:
 
     def _topk(self, queries, targets, k, excluded, allowed):
         n = queries.shape[0]
-        excl_indptr, excl_indices = empty_rows(n) if excluded is None else excluded
+        excl_indptr, excl_indices = empty_rows(n) if excluded is None else sorted_rows(*excluded)
         if allowed is None:
             allowed = np.ones(targets.shape[0], dtype=np.bool_)
         queries = np.ascontiguousarray(queries, dtype=targets.dtype)
