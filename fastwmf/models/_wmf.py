@@ -119,12 +119,12 @@ def unobserved_weights(user_weights, item_weights, shape):
 
 
 def solve_new_rows(data, targets, confidence, item_factors, item_weights, w0,
-                   regularization, nu, num_threads):
+                   regularization, nu, num_threads, row_weights=None):
     """Exact least-squares rows for new users with the item factors fixed.
 
-    The user half-step of the WMF objective (unit user weight ``p = 1``) on
-    the rows of ``data``; used for fold-in by every estimator of that
-    objective.
+    The user half-step of the WMF objective (user weights ``row_weights``,
+    default ``p = 1``) on the rows of ``data``; used for fold-in and growth by
+    every estimator of that objective (for items, with the roles swapped).
 
     Returns
     -------
@@ -132,7 +132,7 @@ def solve_new_rows(data, targets, confidence, item_factors, item_weights, w0,
     """
     V = item_factors
     q = item_weights
-    p = np.ones(data.shape[0])
+    p = np.ones(data.shape[0]) if row_weights is None else row_weights
     row_reg = frequency_scaled_regularization(
         regularization, nu, data.row_counts(), w0, p, q.sum())
     out = np.zeros((data.shape[0], V.shape[1]), dtype=V.dtype)

@@ -17,6 +17,7 @@ from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss_entries, weighted_squared_norm
 from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_shape, sgd_epoch, tile_entries
 from ._fitloop import run_iterations
+from ._growth import Growth
 from ._problem import frequency_scaled_regularization
 from ._serving import pattern_of
 from ._wmf import (
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 SCHEDULES = ("adagrad", "decay")
 
 @register_model
-class SGD(FactorModel):
+class SGD(Growth, FactorModel):
     """Matrix factorization fitted by lock-free parallel SGD (Hogwild).
 
     Two modes of one model family:
@@ -282,17 +283,32 @@ class SGD(FactorModel):
     # ----------------------------------------------------------- fold-in
     def _fold_in(self, data):
         """Exact least-squares rows for new users, items (and their biases) fixed."""
+        return self._solve_side(data, "user", None)
+
+    def _solve_side(self, data, which, own_weights):
+        """Exact rows of one side (``"user"`` or ``"item"``) for the rows of
+        ``data``, the other side's factors (and biases) fixed.
+
+        This is the exact minimiser of the SGD objective for those rows, which
+        the epochs approach; no SGD step is taken.
+        """
         params = self.fit_params_
         threads = self._threads()
-        V = self.item_factors_
+        V = self.item_factors_ if which == "user" else self.user_factors_
+        other_weights = self.item_weights_ if which == "user" else np.ones(V.shape[0])
         targets, confidence = targets_and_confidence(data, params, V.dtype)
         if not self.biased_:
-            return solve_new_rows(data, targets, confidence, V, self.item_weights_,
+            return solve_new_rows(data, targets, confidence, V, other_weights,
                                   params["w0"], params["regularization"], params["nu"],
-                                  threads)
+                                  threads, row_weights=own_weights)
         d = V.shape[1] - 2
-        item_bias = V[:, d + 1].astype(np.float64)
-        residual = targets - self.global_bias_ - item_bias[data.indices]
+        # users carry [u, mu + b_i, 1], items [v, 1, b_j]: the other side's bias
+        # column enters the residual, the own bias is solved for
+        if which == "user":
+            other_bias = self.global_bias_ + V[:, d + 1].astype(np.float64)
+        else:
+            other_bias = V[:, d].astype(np.float64)
+        residual = targets - other_bias[data.indices]
         # Solve for [u, b'] with feature column t = sqrt(lam / lam_b) and one
         # shared ridge penalty: the bias b = t b' then carries penalty lam_b b^2.
         lam = params["regularization"]
@@ -301,13 +317,27 @@ class SGD(FactorModel):
         features = np.empty((V.shape[0], d + 1), dtype=V.dtype)
         features[:, :d] = V[:, :d]
         features[:, d] = t
-        solved = solve_new_rows(data, residual, confidence, features, self.item_weights_,
-                                0.0, lam, params["nu"], threads)
+        solved = solve_new_rows(data, residual, confidence, features, other_weights,
+                                0.0, lam, params["nu"], threads, row_weights=own_weights)
         out = np.empty((data.shape[0], d + 2), dtype=V.dtype)
         out[:, :d] = solved[:, :d]
-        out[:, d] = self.global_bias_ + t * solved[:, d]
-        out[:, d + 1] = 1.0
+        if which == "user":
+            out[:, d] = self.global_bias_ + t * solved[:, d]
+            out[:, d + 1] = 1.0
+        else:
+            out[:, d] = 1.0
+            out[:, d + 1] = t * solved[:, d]
         return out
+
+    def _grown(self, which):
+        """Keep ``user_bias_`` / ``item_bias_`` in step with the grown factors."""
+        if not self.biased_:
+            return
+        d = self.user_factors_.shape[1] - 2
+        if which == "user":
+            self.user_bias_ = self.user_factors_[:, d].astype(np.float64) - self.global_bias_
+        else:
+            self.item_bias_ = self.item_factors_[:, d + 1].astype(np.float64)
 
 
 class _SGDEpoch:

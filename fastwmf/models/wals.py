@@ -13,6 +13,7 @@ from ..io import register_model
 from ..metrics import LOWER_IS_BETTER, evaluate, parse_metric
 from ._basis import SharedBasis
 from ._fitloop import run_iterations
+from ._growth import Growth
 from ._problem import Problem, as_dtype
 from ._wmf import (
     OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, random_factors,
@@ -30,7 +31,7 @@ SOLVERS = ("cholesky", "cg")
 
 
 @register_model
-class WALS(FactorModel):
+class WALS(Growth, FactorModel):
     """Weighted matrix factorization fitted by alternating least squares.
 
     Minimises over user factors ``U`` (m x d) and item factors ``V`` (n x d)::
@@ -345,6 +346,17 @@ class WALS(FactorModel):
             return problem.loss(self.user_factors_, self.item_factors_)
 
     # ----------------------------------------------------------- fold-in
+    def _solve_side(self, data, which, own_weights):
+        """Exact half-step rows of ``which`` side for the rows of ``data``."""
+        if which == "user":
+            return self._fold_in(data)
+        fitted = self.fit_params_
+        U = self.user_factors_
+        targets, confidence = targets_and_confidence(data, fitted, U.dtype)
+        return solve_new_rows(data, targets, confidence, U, np.ones(U.shape[0]), fitted["w0"],
+                              fitted["regularization"], fitted["nu"], self._threads(),
+                              row_weights=own_weights)
+
     def _fold_in(self, data):
         """Exact user half-step for new rows with the item factors fixed."""
         fitted = self.fit_params_
