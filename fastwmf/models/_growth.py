@@ -97,6 +97,7 @@ class Growth:
         else:
             self.item_factors_ = grown
             self.item_weights_ = np.concatenate((self.item_weights_, np.ones(n_new)))
+            self.__dict__.pop("index_", None)  # built for the items as they were
         if new_labels is not None:
             attr = "user_ids_" if which == "user" else "item_ids_"
             setattr(self, attr, np.concatenate((getattr(self, attr), new_labels)))
