@@ -87,6 +87,12 @@ def _is_binary_writer(target):
     return hasattr(target, "write") and not isinstance(target, io.TextIOBase)
 
 
+def _check_open(target):
+    """A closed file object gets an error naming ``path``."""
+    if getattr(target, "closed", False) is True:
+        raise ValueError("path: the file object is closed; pass an open binary file")
+
+
 def _stream_label(stream):
     return f"<{type(stream).__name__} stream>"
 
@@ -112,6 +118,7 @@ def save_model(model: SavedModel, path: str | os.PathLike[str] | BinaryIO) -> No
     if not (isinstance(path, (str, os.PathLike)) or _is_binary_writer(path)):
         raise TypeError(f"path must be a path or a binary file object, "
                         f"got {type(path).__name__}")
+    _check_open(path)
     model._check_fitted()
     if type(model).__name__ not in _model_classes():
         raise TypeError(f"model must be a fastwmf model, got {type(model).__name__}")
@@ -176,6 +183,7 @@ def load_model(path: str | os.PathLike[str] | BinaryIO) -> SavedModel:
         raise TypeError("path: a text stream cannot hold a model; open the file in binary "
                         "mode ('rb')")
     if hasattr(path, "read"):
+        _check_open(path)
         source = path
         if not (hasattr(path, "seekable") and path.seekable()):
             source = io.BytesIO(path.read())

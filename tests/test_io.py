@@ -569,3 +569,9 @@ def test_bad_streams_get_clear_errors():
         fastwmf.load_model(io.StringIO("x"))
     with pytest.raises(TypeError, match="path must be"):
         model.save(42)
+    closed = io.BytesIO(data)
+    closed.close()
+    with pytest.raises(ValueError, match="path: the file object is closed"):
+        model.save(closed)
+    with pytest.raises(ValueError, match="path: the file object is closed"):
+        fastwmf.load_model(closed)
