@@ -7,6 +7,7 @@ from fastwmf import SGD
 from fastwmf._alignment import aligned_empty
 from fastwmf._validation import check_interactions
 from fastwmf.models._wmf import targets_and_confidence, unobserved_weights
+from fastwmf.kernels.sgd import ROW_SCALARS, scalar_columns
 from fastwmf.models.sgd import _State
 
 from .conftest import random_interactions
@@ -48,14 +49,14 @@ def test_sgd_factors_rows_start_on_cache_lines():
 def test_sgd_row_scalars_share_one_cache_line_per_row():
     X = random_interactions(300, 200, 0.05, seed=0)
     state = sgd_state(X, factors=16, biased=True)
-    item_scalars = [state.visit["reg_v"], state.acc["v"], state.visit["bias_v"], state.item_bias,
-                    state.acc["bv"], state.visit["gram_v"], state.col_weights, state.acc["v_tail"]]
-    start = item_scalars[0].ctypes.data
-    assert start % 64 == 0
-    for k, column in enumerate(item_scalars):
-        assert column.shape == (200,) and column.strides == (64,)
-        assert column.ctypes.data == start + 8 * k
-    np.testing.assert_array_equal(state.acc["v"], 1.0)
-    np.testing.assert_array_equal(state.acc["v_tail"], 1.0)
+    block = state.item_scalars
+    assert block.shape == (200, len(ROW_SCALARS)) and block.ctypes.data % 64 == 0
+    columns = scalar_columns(block)
+    for k, name in enumerate(ROW_SCALARS):
+        assert columns[name].shape == (200,) and columns[name].strides == (64,)
+        assert columns[name].ctypes.data == block.ctypes.data + 8 * k
+    assert np.shares_memory(state.item_bias, block)
+    np.testing.assert_array_equal(columns["acc"], 1.0)
+    np.testing.assert_array_equal(columns["tail_acc"], 1.0)
     np.testing.assert_array_equal(state.item_bias, 0.0)
-    np.testing.assert_array_equal(state.col_weights, state.q)
+    np.testing.assert_array_equal(columns["weight"], state.q)

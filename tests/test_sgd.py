@@ -10,7 +10,8 @@ import fastwmf
 from fastwmf._threading import thread_limits
 from fastwmf.metrics import rmse
 from fastwmf.model_selection import split_entries
-from fastwmf.kernels.sgd import sgd_epoch
+from fastwmf.kernels.sgd import (
+    Entries, EpochSettings, EpochTiles, row_scalars, scalar_columns, sgd_epoch)
 
 from . import naive
 from .conftest import planted_low_rank, random_interactions
@@ -44,7 +45,7 @@ def test_visit_gradient_matches_finite_differences(biased, w0):
     one = lambda value: np.array([value])  # noqa: E731
     tile_ptr = np.array([0, 1], dtype=np.int64)
     first = np.zeros(1, dtype=np.int64)
-    sgd_epoch(tile_ptr, 1, first, first, 7, np.zeros(1, dtype=np.int32),
+    flat_epoch(tile_ptr, 1, first, first, 7, np.zeros(1, dtype=np.int32),
               np.zeros(1, dtype=np.int32), one(a), one(c), U, V, user_bias, item_bias, mu,
               biased, w0, one(p), one(q), Gu, Gv, one(reg_u), one(reg_v), one(breg_u),
               one(breg_v), one(gram_u), one(gram_v), lr, False, 0, False, one(1.0), one(1.0),
@@ -54,6 +55,31 @@ def test_visit_gradient_matches_finite_differences(biased, w0):
     if not biased:
         numeric[2 * d:] = 0.0
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-6)
+
+
+def flat_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
+               confidence, U, V, user_bias, item_bias, global_bias, biased, w0, row_weights,
+               col_weights, user_gramian, item_gramian, reg_u, reg_v, breg_u, breg_v, gram_u,
+               gram_v, lr, adagrad, head, warmup, acc_u, acc_v, tail_u, tail_v, bacc_u, bacc_v):
+    """:func:`sgd_epoch` on separate per-row arrays: packed into the kernel's
+    row-scalar blocks, and the updated biases and sums copied back."""
+    sides = [(user_bias, row_weights, reg_u, breg_u, gram_u, acc_u, tail_u, bacc_u),
+             (item_bias, col_weights, reg_v, breg_v, gram_v, acc_v, tail_v, bacc_v)]
+    blocks = []
+    for bias, weight, reg, breg, gram, acc, tail, bacc in sides:
+        block = row_scalars(len(bias), reg, breg, gram, weight)
+        columns = scalar_columns(block)
+        columns["bias"][:], columns["acc"][:] = bias, acc
+        columns["tail_acc"][:], columns["bias_acc"][:] = tail, bacc
+        blocks.append(block)
+    sgd_epoch(EpochTiles(tile_ptr, n_item_blocks, block_order, tile_offsets, seed),
+              Entries(rows, cols, targets, confidence), U, V, blocks[0], blocks[1],
+              (user_gramian, item_gramian),
+              EpochSettings(global_bias, biased, w0, lr, adagrad, head, warmup))
+    for (bias, _, _, _, _, acc, tail, bacc), block in zip(sides, blocks):
+        columns = scalar_columns(block)
+        bias[:], acc[:], tail[:], bacc[:] = (columns["bias"], columns["acc"],
+                                             columns["tail_acc"], columns["bias_acc"])
 
 
 def test_recovers_planted_low_rank_matrix():
@@ -359,7 +385,7 @@ def test_epoch_matches_visit_by_visit_reference(d, biased, w0, adagrad, head, wa
     initial = [x.copy() for x in ours]
     U, V, bu, bv, *sums = ours
     with thread_limits(1):  # one thread: a sequential pass, comparable visit by visit
-        sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, 17, rows, cols,
+        flat_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, 17, rows, cols,
                   targets.astype(dtype), confidence.astype(dtype), U, V, bu, bv, 0.4, biased, w0,
                   p, q, Gu, Gv, *per_row, 0.05, adagrad, head, warmup, *sums)
     U, V, bu, bv, *sums = theirs
@@ -426,7 +452,7 @@ def test_small_steps_follow_the_dense_objectives_gradient(w0):
     U, V = U0.copy(), V0.copy()
     zeros_m, zeros_n = np.zeros(m), np.zeros(n)
     with thread_limits(1):
-        sgd_epoch(tile_ptr, n_item_blocks, rng.permutation(n_user_blocks).astype(np.int64),
+        flat_epoch(tile_ptr, n_item_blocks, rng.permutation(n_user_blocks).astype(np.int64),
                   rng.integers(0, n_item_blocks, n_user_blocks).astype(np.int64), 5, rows, cols,
                   targets, confidence, U, V, zeros_m.copy(), zeros_n.copy(), 0.0, False, w0,
                   p, q, Gu, Gv, lam_u / n_u, lam_v / n_v, zeros_m, zeros_n,

@@ -19,10 +19,12 @@ epoch is a plain sequential pass and fully reproducible.
 """
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
+from .._alignment import aligned_empty
 from .._config import PARALLEL, SERIAL
 from .._threading import dynamic_schedule
 from ._llvm import head_sums, head_update, inverse_sqrt, prefetch, prefetch_row, split_update
@@ -44,9 +46,8 @@ MIN_USER_BLOCKS = 16
 #: At most this many tiles (their offsets are one int64 each).
 MAX_TILES = 1 << 20
 
-#: The factor rows of the entry this many visits ahead are prefetched. On the
-#: 10M-entry benchmark (d = 64, one thread) prefetching cut an epoch's CPU
-#: cycles by about a third; distances 4 and 16 were no faster than 8.
+#: The factor rows of the entry this many visits ahead are prefetched
+#: (distance chosen by measurement: benchmarks/README.md, "Kernel constants").
 PREFETCH_VISITS = 8
 
 
@@ -131,26 +132,85 @@ def visit_order(seed, tile, n):
     return (h >> 1) % n, step % n
 
 
-def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
-              confidence, U, V, user_bias, item_bias, global_bias, biased, w0, row_weights,
-              col_weights, user_gramian, item_gramian, user_visit_reg, item_visit_reg,
-              user_visit_bias_reg, item_visit_bias_reg, user_visit_gram, item_visit_gram,
-              learning_rate, adagrad, head, warmup, user_acc, item_acc, user_tail_acc,
-              item_tail_acc, user_bias_acc, item_bias_acc):
+#: Columns of a side's per-row scalars, one 64-byte row per user (item): a
+#: visit reads them at its user's and its item's row, so side by side they
+#: cost one cache miss, not up to seven. ``reg``, ``bias_reg`` and ``gram``
+#: are the per-visit weights (row totals over the row's entry count),
+#: ``weight`` the unobserved weight ``p_i`` (``q_j``), ``bias`` the row's
+#: bias, and ``acc``, ``tail_acc``, ``bias_acc`` its AdaGrad sums.
+ROW_SCALARS = ("reg", "acc", "bias_reg", "bias", "bias_acc", "gram", "weight", "tail_acc")
+
+
+def row_scalars(rows, reg, bias_reg, gram, weight):
+    """A cache-line aligned ``(rows, 8)`` float64 block of per-row scalars
+    (:data:`ROW_SCALARS`): biases 0, AdaGrad sums 1."""
+    block = aligned_empty((rows, len(ROW_SCALARS)), np.float64)
+    block[...] = 0.0
+    columns = scalar_columns(block)
+    columns["reg"][:] = reg
+    columns["bias_reg"][:] = bias_reg
+    columns["gram"][:] = gram
+    columns["weight"][:] = weight
+    for name in ("acc", "tail_acc", "bias_acc"):
+        columns[name][:] = 1.0
+    return block
+
+
+def scalar_columns(block):
+    """Named column views of a :func:`row_scalars` block."""
+    return {name: block[:, k] for k, name in enumerate(ROW_SCALARS)}
+
+
+class EpochTiles(NamedTuple):
+    """Where an epoch's threads go: the tiles of :func:`tile_entries` and this
+    epoch's order (``block_order``: user blocks in the order the threads take
+    them; ``tile_offsets``: the item block each user block starts from;
+    ``seed``: the visiting order inside the tiles)."""
+
+    tile_ptr: np.ndarray
+    n_item_blocks: int
+    block_order: np.ndarray
+    tile_offsets: np.ndarray
+    seed: int
+
+
+class Entries(NamedTuple):
+    """The stored entries in tiled order: user, item, target, confidence."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    targets: np.ndarray
+    confidence: np.ndarray
+
+
+class EpochSettings(NamedTuple):
+    """The scalars of an epoch (``head``: columns of the first part; ``warmup``:
+    update the first part only)."""
+
+    global_bias: float
+    biased: bool
+    w0: float
+    learning_rate: float
+    adagrad: bool
+    head: int
+    warmup: bool
+
+
+def sgd_epoch(tiles, entries, U, V, user_scalars, item_scalars, gramians, settings):
     """Visit every stored entry once, updating factors (and biases) in place.
 
     Each visit of entry ``e = (i, j)`` steps along minus the gradient of its
     share of the objective (halved)::
 
         c (a - pred)^2 - w0 p_i q_j (u.v)^2
-          + user_visit_gram[i] u^T Gv u + item_visit_gram[j] v^T Gu v
-          + user_visit_reg[i] |u|^2 + item_visit_reg[j] |v|^2
-          + user_visit_bias_reg[i] b_i^2 + item_visit_bias_reg[j] b_j^2
+          + gram_u[i] u^T Gv u + gram_v[j] v^T Gu v
+          + reg_u[i] |u|^2 + reg_v[j] |v|^2 + bias_reg_u[i] b_i^2 + bias_reg_v[j] b_j^2
 
-    with ``pred = u.v (+ global_bias + b_i + b_j when biased)``. The per-visit
-    weights are the row totals divided by the row's entry count, so one epoch
-    sums to the full objective. ``item_gramian`` is ``V^T diag(q) V`` and
-    ``user_gramian`` is ``U^T diag(p) U``, both fixed for the epoch.
+    (the ``_u`` and ``_v`` scalars are columns of ``user_scalars`` and
+    ``item_scalars``) with ``pred = u.v (+ global_bias + b_i + b_j when
+    biased)``. The per-visit weights are the row totals divided by the row's
+    entry count, so one epoch sums to the full objective. ``gramians`` is
+    ``(U^T diag(p) U, V^T diag(q) V)``, both fixed for the epoch.
 
     With ``adagrad`` each row keeps the running sum of its mean squared
     gradient (LIBMF's per-row rule, the sums starting at 1) and steps
@@ -158,46 +218,45 @@ def sgd_epoch(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, co
     rates than LIBMF, which steps before adding; in float32 without ``w0`` the
     square root is :func:`.rsqrt.inverse_sqrt`'s estimate); otherwise the step is
     ``learning_rate``. With ``0 < head < d`` the columns ``[0, head)`` and
-    ``[head, d)`` are two parts with sums of their own (``user_acc``,
-    ``item_acc`` and ``user_tail_acc``, ``item_tail_acc``), as in LIBMF; with
-    ``warmup`` only the first part is updated (the rest still counts in the
-    predictions). ``head`` is 0 or at least ``d`` for one part.
+    ``[head, d)`` are two parts with sums of their own (``acc`` and
+    ``tail_acc``), as in LIBMF; with ``warmup`` only the first part is updated
+    (the rest still counts in the predictions). ``head`` is 0 or at least
+    ``d`` for one part (each value compiles kernels of its own).
 
     Parameters
     ----------
-    tile_ptr, n_item_blocks :
-        The tiles of :func:`tile_entries`; ``rows``, ``cols``, ``targets`` and
-        ``confidence`` are in tiled order.
-    block_order : ndarray of int64
-        User blocks in the order the threads take them.
-    tile_offsets : ndarray of int64, one per user block
-        The item block each user block starts from.
-    seed : int
-        Seeds this epoch's visiting order inside the tiles.
-    head : int
-        Columns of the first part (each value compiles kernels of its own).
-    warmup : bool
-        Update the first part only.
+    tiles : EpochTiles
+    entries : Entries
+        In the tiled order of ``tiles``.
+    U, V : ndarray
+        Factors, updated in place.
+    user_scalars, item_scalars : ndarray, shape (n_rows, 8)
+        :func:`row_scalars` blocks; biases and AdaGrad sums updated in place.
+    gramians : (ndarray, ndarray)
+        User and item Gramians (read when ``w0 > 0``).
+    settings : EpochSettings
     """
     d = U.shape[1]
     width = exact_width(d)
-    head = head if 0 < head < d else 0
+    head = settings.head if 0 < settings.head < d else 0
+    t, e, s = tiles, entries, settings
+    u, v = scalar_columns(user_scalars), scalar_columns(item_scalars)
     with dynamic_schedule():  # user blocks to whichever thread is free
-        if w0 > 0.0:
+        if s.w0 > 0.0:
             kernel = _wmf_epoch_kernel(width, U.dtype.type, head)
-            kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
-                   confidence, U, V, user_bias, item_bias, global_bias, biased, w0, row_weights,
-                   col_weights, user_gramian, item_gramian, user_visit_reg, item_visit_reg,
-                   user_visit_bias_reg, item_visit_bias_reg, user_visit_gram, item_visit_gram,
-                   learning_rate, adagrad, warmup, user_acc, item_acc, user_tail_acc,
-                   item_tail_acc, user_bias_acc, item_bias_acc)
+            kernel(t.tile_ptr, t.n_item_blocks, t.block_order, t.tile_offsets, t.seed, e.rows,
+                   e.cols, e.targets, e.confidence, U, V, u["bias"], v["bias"], s.global_bias,
+                   s.biased, s.w0, u["weight"], v["weight"], gramians[0], gramians[1],
+                   u["reg"], v["reg"], u["bias_reg"], v["bias_reg"], u["gram"], v["gram"],
+                   s.learning_rate, s.adagrad, s.warmup, u["acc"], v["acc"], u["tail_acc"],
+                   v["tail_acc"], u["bias_acc"], v["bias_acc"])
         else:
             kernel = _explicit_epoch_kernel(width, U.dtype.type, head)
-            kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols, targets,
-                   confidence, U, V, user_bias, item_bias, global_bias, biased, user_visit_reg,
-                   item_visit_reg, user_visit_bias_reg, item_visit_bias_reg, learning_rate,
-                   adagrad, warmup, user_acc, item_acc, user_tail_acc, item_tail_acc,
-                   user_bias_acc, item_bias_acc)
+            kernel(t.tile_ptr, t.n_item_blocks, t.block_order, t.tile_offsets, t.seed, e.rows,
+                   e.cols, e.targets, e.confidence, U, V, u["bias"], v["bias"], s.global_bias,
+                   s.biased, u["reg"], v["reg"], u["bias_reg"], v["bias_reg"], s.learning_rate,
+                   s.adagrad, s.warmup, u["acc"], v["acc"], u["tail_acc"], v["tail_acc"],
+                   u["bias_acc"], v["bias_acc"])
 
 
 @njit(inline="always", **SERIAL)

@@ -15,7 +15,9 @@ from .._validation import (
 from ..io import register_model
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss_entries, weighted_squared_norm
-from ..kernels.sgd import MAX_TILES, MIN_USER_BLOCKS, block_shape, sgd_epoch, tile_entries
+from ..kernels.sgd import (
+    MAX_TILES, MIN_USER_BLOCKS, Entries, EpochSettings, EpochTiles, block_shape, row_scalars,
+    scalar_columns, sgd_epoch, tile_entries)
 from ._fitloop import run_iterations
 from ._growth import Growth
 from ._problem import frequency_scaled_regularization
@@ -430,38 +432,16 @@ class _State:
         self.bias_lam_u, self.bias_lam_v = bias_u, bias_v
         per_user = 1.0 / np.maximum(user_counts, 1)
         per_item = 1.0 / np.maximum(item_counts, 1)
-        # A visit reads each of these at its user's and its item's row; side by
-        # side in one 64-byte row they cost one cache miss, not up to seven.
-        users = self._row_scalars(m, lam_u * per_user, bias_u * per_user, w0 * p * per_user, p)
-        items = self._row_scalars(n, lam_v * per_item, bias_v * per_item, w0 * q * per_item, q)
-        self.visit = {"reg_u": users["reg"], "reg_v": items["reg"],
-                      "bias_u": users["bias_reg"], "bias_v": items["bias_reg"],
-                      "gram_u": users["gram"], "gram_v": items["gram"]}
-        self.acc = {"u": users["acc"], "v": items["acc"], "u_tail": users["tail_acc"],
-                    "v_tail": items["tail_acc"], "bu": users["bias_acc"], "bv": items["bias_acc"]}
+        self.user_scalars = row_scalars(m, lam_u * per_user, bias_u * per_user,
+                                        w0 * p * per_user, p)
+        self.item_scalars = row_scalars(n, lam_v * per_item, bias_v * per_item,
+                                        w0 * q * per_item, q)
+        users, items = scalar_columns(self.user_scalars), scalar_columns(self.item_scalars)
         self.user_bias, self.item_bias = users["bias"], items["bias"]
-        self.row_weights, self.col_weights = users["weight"], items["weight"]
         self.entry_chunks = uniform_chunks(len(self.rows))
         self.user_chunks = uniform_chunks(m)
         self.item_chunks = uniform_chunks(n)
         return self
-
-    #: Columns of the per-row scalars, one 64-byte row per user or item.
-    ROW_SCALARS = ("reg", "acc", "bias_reg", "bias", "bias_acc", "gram", "weight", "tail_acc")
-
-    @classmethod
-    def _row_scalars(cls, rows, reg, bias_reg, gram, weight):
-        """Column views of a ``(rows, 8)`` float64 block of per-row scalars."""
-        block = aligned_empty((rows, 8), np.float64)
-        block[...] = 0.0  # the biases
-        views = {name: block[:, k] for k, name in enumerate(cls.ROW_SCALARS)}
-        views["reg"][:] = reg
-        views["bias_reg"][:] = bias_reg
-        views["gram"][:] = gram
-        views["weight"][:] = weight
-        for name in ("acc", "tail_acc", "bias_acc"):
-            views[name][:] = 1.0  # AdaGrad sums start at 1
-        return views
 
     def epoch(self, epoch, params):
         block_order = self.rng.permutation(self.n_user_blocks).astype(np.int64)
@@ -477,15 +457,11 @@ class _State:
         rate = params["learning_rate"]
         if not adagrad:
             rate = rate / (1.0 + params["decay"] * (epoch - 1))
-        v = self.visit
-        a = self.acc
-        sgd_epoch(self.tile_ptr, self.n_item_blocks, block_order, tile_offsets, seed,
-                  self.rows, self.cols, self.targets, self.confidence, self.U, self.V,
-                  self.user_bias, self.item_bias, self.global_bias, self.biased, self.w0,
-                  self.row_weights, self.col_weights, user_gram, item_gram, v["reg_u"],
-                  v["reg_v"], v["bias_u"], v["bias_v"], v["gram_u"], v["gram_v"], rate, adagrad,
-                  params["warmup_factors"], epoch == 1, a["u"], a["v"], a["u_tail"], a["v_tail"],
-                  a["bu"], a["bv"])
+        sgd_epoch(EpochTiles(self.tile_ptr, self.n_item_blocks, block_order, tile_offsets, seed),
+                  Entries(self.rows, self.cols, self.targets, self.confidence), self.U, self.V,
+                  self.user_scalars, self.item_scalars, (user_gram, item_gram),
+                  EpochSettings(self.global_bias, self.biased, self.w0, rate, adagrad,
+                                params["warmup_factors"], epoch == 1))
 
     def _residual_targets(self):
         if not self.biased:

@@ -5,8 +5,7 @@ visit: the sum takes the visit's own gradient, and the factor update waits
 for the step. LLVM computes ``1 / sqrt`` in float32 as the ``rsqrtss``
 estimate refined by one Newton step (four more dependent operations). A step
 size needs no such precision, so :func:`inverse_sqrt` returns the estimate
-itself. On the 10M-entry benchmark (d = 64, one thread) the SGD epoch took
-about 7% fewer cycles.
+itself (measured: benchmarks/README.md, "Kernel constants").
 """
 
 import platform
