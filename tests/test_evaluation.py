@@ -400,7 +400,7 @@ def test_temporal_split_breaks_ties_by_item_id_and_aligns_arrays():
 
 def test_every_per_user_time_ordering_path_matches_lexsort():
     from types import SimpleNamespace
-    from fastwmf.model_selection import _row_time_order
+    from fastwmf.model_selection._splits import _row_time_order
     rng = np.random.default_rng(0)
     n = 300
     rows = np.sort(rng.integers(0, 12, n))
