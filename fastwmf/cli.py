@@ -188,6 +188,8 @@ def cmd_evaluate(args):
 def cmd_tune(args):
     from .model_selection import plot_tuning, tune_w0
     matrix, _, user_ids, item_ids = read_table(args.input, args)
+    if args.budget is not None:
+        return _budget_search(args, matrix, user_ids, item_ids)
     train, validation = split_per_user(matrix, test_fraction=args.validation_fraction,
                                        seed=args.seed)
     params = dict(iterations=args.iterations, nu=args.nu, confidence=args.confidence,
@@ -210,6 +212,30 @@ def cmd_tune(args):
         model = WALS(**dict(params, **result.best_params)).fit(matrix)
         model.user_ids_, model.item_ids_ = user_ids, item_ids
         model.save(args.output)
+        print(f"refitted the best setting on all of {args.input}; saved to {args.output}")
+
+
+def _budget_search(args, matrix, user_ids, item_ids):
+    """``tune --budget``: :func:`fastwmf.model_selection.search` instead of the w0 grid."""
+    from .model_selection import parse_budget, search
+    try:
+        budget = parse_budget(args.budget)
+    except ValueError as exc:
+        raise CommandError(f"--budget: {exc}") from None
+    params = dict(confidence=args.confidence, alpha=args.alpha, num_threads=args.threads,
+                  dtype=args.dtype)
+    result = search(matrix, budget=budget, metric=args.metric, params=params,
+                    validation_fraction=args.validation_fraction, seed=args.seed,
+                    refit=args.output is not None, show_progress=not args.quiet)
+    print(result.to_markdown(top=15))
+    print(f"best of {len(result.table)} trials in {result.seconds:.1f} s: "
+          f"{result.best_params} {result.metric}={result.best_score:.4f}")
+    if args.plot:
+        result.plot(args.plot)
+        print(f"plot written to {args.plot}")
+    if args.output:
+        result.model.user_ids_, result.model.item_ids_ = user_ids, item_ids
+        result.model.save(args.output)
         print(f"refitted the best setting on all of {args.input}; saved to {args.output}")
 
 
@@ -373,7 +399,8 @@ def build_parser():
     tune = commands.add_parser("tune", help="search w0 (and regularization, factors)",
                                description="Hold out a per-user validation split, search w0 "
                                            "(and optionally regularization and factors) for "
-                                           "WALS, print the table and the best setting.")
+                                           "WALS, print the table and the best setting; "
+                                           "with --budget, a timed search of the whole space.")
     tune.add_argument("input", help="interaction table (.csv, .tsv, .parquet) or .mtx file")
     tune.add_argument("--w0-grid", type=float, nargs="+",
                       default=[0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
@@ -385,7 +412,12 @@ def build_parser():
     tune.add_argument("--metric", default="ndcg@10", help="validation metric (default ndcg@10)")
     tune.add_argument("--validation-fraction", type=float, default=0.2,
                       help="share of each user's entries held out (default 0.2)")
-    tune.add_argument("--plot", default=None, help="write a PNG of the metric against w0")
+    tune.add_argument("--budget", default=None,
+                      help="search w0, regularization, the weight exponents and factors for "
+                           "this long instead of the grid (e.g. 60s, 5m)")
+    tune.add_argument("--plot", default=None,
+                      help="write a PNG of the metric against w0 (with --budget: the "
+                           "w0 / regularization landscape)")
     tune.add_argument("-o", "--output", default=None,
                       help="refit the best setting on all data and save it here")
     _add_table_args(tune)

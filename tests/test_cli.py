@@ -96,6 +96,18 @@ def test_tune_prints_table_and_refits(tables, tmp_path, capsys):
         assert plot.stat().st_size > 0
 
 
+def test_tune_with_a_budget_searches_and_refits(tables, tmp_path, capsys):
+    out_model = tmp_path / "searched.npz"
+    code, out, err = run(capsys, "-q", "tune", tables["train"], "--binarize", "--budget", "2s",
+                         "-o", out_model)
+    assert code == 0, err
+    assert "| w0 | regularization |" in out and "trials in" in out
+    model = fastwmf.load_model(out_model)
+    assert model.n_users == 80 and model.user_ids_ is not None
+    code, out, err = run(capsys, "-q", "tune", tables["train"], "--budget", "soon")
+    assert code != 0 and "--budget" in err
+
+
 def _has_matplotlib():
     import importlib.util
     return importlib.util.find_spec("matplotlib") is not None

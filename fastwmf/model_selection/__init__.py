@@ -19,7 +19,9 @@ is vectorised and costs ``O(nnz log nnz)`` at most.
 
 Search
 ------
-:func:`tune_w0` fits :class:`~fastwmf.WALS` over a grid of ``w0`` (and
+:func:`search` explores WALS's hyper-parameters (w0, regularization, nu, the
+unobserved-weight exponents, factors, iterations by early stopping) on a
+time budget, coarse to fine, and refits the best; :func:`tune_w0` fits :class:`~fastwmf.WALS` over a grid of ``w0`` (and
 optionally ``regularization`` and ``factors``) on a validation split and
 returns a :class:`TuningResult`; :func:`fold_in_scorer` lets scikit-learn's
 ``GridSearchCV`` score models on held-out users.
@@ -28,10 +30,11 @@ returns a :class:`TuningResult`; :func:`fold_in_scorer` lets scikit-learn's
 from ._splits import (
     DEFAULT_TEST_FRACTION, fold_in_scorer, kfold_entries, leave_k_out,
     split_entries, split_per_user, split_temporal)
+from ._search import DEFAULT_SPACE, SearchResult, parse_budget, search
 from ._tuning import DEFAULT_W0, TuningResult, plot_tuning, tune_w0
 
 __all__ = [
     "split_entries", "split_per_user", "leave_k_out", "split_temporal", "kfold_entries",
     "fold_in_scorer", "tune_w0", "TuningResult", "plot_tuning", "DEFAULT_W0",
-    "DEFAULT_TEST_FRACTION",
+    "DEFAULT_TEST_FRACTION", "search", "SearchResult", "DEFAULT_SPACE", "parse_budget",
 ]
