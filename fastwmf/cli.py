@@ -100,19 +100,33 @@ def _plain(label):
 
 # --------------------------------------------------------------- models
 
+def _w0_value(text):
+    """``--w0``: ``auto`` or a number."""
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'auto', got {text!r}") from None
+
+
+def _objective_args(args):
+    """The objective options given on the command line (the rest: estimator defaults)."""
+    return {name: getattr(args, name) for name in ("w0", "regularization", "nu")
+            if getattr(args, name) is not None}
+
+
 def _build_model(args):
     common = dict(num_threads=args.threads)
     if args.model == "wals":
-        return WALS(factors=args.factors, w0=args.w0, regularization=args.regularization,
-                    nu=args.nu, iterations=args.iterations, solver=args.solver,
+        return WALS(factors=args.factors, iterations=args.iterations, solver=args.solver,
                     cg_steps=args.cg_steps, confidence=args.confidence, alpha=args.alpha,
                     dtype=args.dtype, random_state=args.seed, show_progress=not args.quiet,
-                    **common)
+                    **_objective_args(args), **common)
     if args.model == "sgd":
-        return SGD(factors=args.factors, epochs=args.iterations, w0=args.w0,
-                   regularization=args.regularization, nu=args.nu, confidence=args.confidence,
+        return SGD(factors=args.factors, epochs=args.iterations, confidence=args.confidence,
                    alpha=args.alpha, dtype=args.dtype, random_state=args.seed,
-                   show_progress=not args.quiet, **common)
+                   show_progress=not args.quiet, **_objective_args(args), **common)
     if args.model == "svd":
         return DenseSVD(factors=args.factors, **common)
     if args.model == "truncated-svd":
@@ -192,13 +206,14 @@ def cmd_tune(args):
         return _budget_search(args, matrix, user_ids, item_ids)
     train, validation = split_per_user(matrix, test_fraction=args.validation_fraction,
                                        seed=args.seed)
-    params = dict(iterations=args.iterations, nu=args.nu, confidence=args.confidence,
+    params = dict(iterations=args.iterations, confidence=args.confidence,
                   alpha=args.alpha, random_state=args.seed, num_threads=args.threads,
                   dtype=args.dtype)
+    params.update({k: v for k, v in _objective_args(args).items() if k != "w0"})
     if not args.factors_grid:
         params["factors"] = args.factors
-    if not args.regularization_grid:
-        params["regularization"] = args.regularization
+    if args.regularization_grid:
+        params.pop("regularization", None)
     result = tune_w0(train, validation, w0_values=args.w0_grid,
                      regularization_values=args.regularization_grid or None,
                      factors_values=args.factors_grid or None, metric=args.metric,
@@ -327,12 +342,14 @@ def _add_model_args(parser, with_model=True):
         group.add_argument("--model", choices=MODELS, default="wals",
                            help="estimator (default wals)")
     group.add_argument("--factors", type=int, default=64, help="latent dimension (default 64)")
-    group.add_argument("--w0", type=float, default=0.1,
-                       help="weight of unobserved entries (default 0.1)")
-    group.add_argument("--regularization", type=float, default=0.1,
-                       help="L2 strength (default 0.1)")
-    group.add_argument("--nu", type=float, default=0.0,
-                       help="frequency-scaling exponent of the regularization (default 0)")
+    group.add_argument("--w0", type=_w0_value, default=None,
+                       help="weight of unobserved entries, a number or 'auto' (default: the "
+                            "estimator's, 'auto' for WALS: 5 x the data's density)")
+    group.add_argument("--regularization", type=float, default=None,
+                       help="L2 strength (default: the estimator's, 0.02 for WALS)")
+    group.add_argument("--nu", type=float, default=None,
+                       help="frequency-scaling exponent of the regularization (default: the "
+                            "estimator's, 1 for WALS)")
     group.add_argument("--iterations", type=int, default=15,
                        help="ALS iterations, or SGD epochs (default 15)")
     group.add_argument("--solver", choices=("cg", "cholesky"), default="cg",

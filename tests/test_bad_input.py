@@ -69,6 +69,7 @@ BAD_WALS_PARAMS = [
     ("w0", NAN, ValueError),
     ("w0", INF, ValueError),
     ("w0", "0.1", TypeError),
+    ("w0", "automatic", TypeError),
     ("regularization", -1e-3, ValueError),
     ("regularization", NAN, ValueError),
     ("nu", -0.5, ValueError),
@@ -700,7 +701,7 @@ def test_stored_zeros_are_observed_entries_in_the_loss(X):
     """A stored 0 adds ``(0 - u.v)^2`` to the loss (w0=0 ignores unobserved cells)."""
     with_zero, (i, j) = _with_stored_zero(X)
     assert with_zero.nnz == X.nnz + 1
-    model = small_wals(w0=0.0, dtype="float64").fit(X)
+    model = small_wals(w0=0.0, nu=0.0, dtype="float64").fit(X)  # nu=0: plain L2
     extra = model.loss(with_zero) - model.loss(X)
     assert extra == pytest.approx(model.predict(i, j) ** 2, rel=1e-9, abs=1e-12)
     assert extra > 0
@@ -725,7 +726,7 @@ def test_stored_zeros_are_excluded_as_seen(fitted):
 
 def test_stored_zero_with_linear_confidence_is_a_negative(X):
     with_zero, (i, j) = _with_stored_zero(X)
-    model = small_wals(confidence="linear", w0=0.0, dtype="float64").fit(with_zero)
+    model = small_wals(confidence="linear", w0=0.0, nu=0.0, dtype="float64").fit(with_zero)
     assert np.all(np.isfinite(model.user_factors_))
     # targets are 0 for the stored zero: the loss counts it as an observed cell
     eliminated = with_zero.copy()

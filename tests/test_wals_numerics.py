@@ -393,3 +393,16 @@ def test_activity_weights_have_mean_one_and_follow_counts(small_matrix):
     counts = np.maximum(np.diff(small_matrix.indptr), 1)
     assert p.mean() == pytest.approx(1.0)
     np.testing.assert_allclose(p, np.sqrt(counts) / np.sqrt(counts).mean())
+
+
+def test_auto_w0_follows_the_datas_density(small_matrix):
+    from fastwmf.models._wmf import UNOBSERVED_MASS
+    model = fastwmf.WALS(factors=3, iterations=2, random_state=0).fit(small_matrix)
+    m, n = small_matrix.shape
+    expected = UNOBSERVED_MASS * small_matrix.nnz / (m * n)
+    assert model.get_params()["w0"] == "auto"
+    assert model.fit_params_["w0"] == pytest.approx(expected)
+    explicit = fastwmf.WALS(factors=3, iterations=2, random_state=0, w0=expected).fit(
+        small_matrix)
+    np.testing.assert_allclose(model.user_factors_, explicit.user_factors_, rtol=1e-6)
+    assert model.loss(small_matrix) == pytest.approx(explicit.loss(small_matrix), rel=1e-6)

@@ -98,7 +98,7 @@ n_iter_, fit_time_
     with WALS's meaning of the ``columns`` and labels; see :meth:`fit`.
     """
 
-    def __init__(self, factors=64, w0=0.1, regularization=0.1, nu=0.0, iterations=15,
+    def __init__(self, factors=64, w0="auto", regularization=0.02, nu=1.0, iterations=15,
                  solver="cg", cg_steps=3, confidence=None, alpha=1.0, eps=1.0,
                  dtype="float32", random_state=None, num_threads=0, show_progress=False,
                  callback=None, calculate_loss=True, warm_start=False, client=None,

@@ -17,7 +17,7 @@ from ..kernels.gramian import weighted_gramian
 from ..models._fitloop import run_iterations
 from ..models._serving import pattern_of
 from ..models._wmf import (
-    check_factors_fit, targets_and_confidence, unobserved_weights)
+    check_factors_fit, resolve_w0, targets_and_confidence, unobserved_weights)
 from . import _tasks as tasks
 from ._checkpoint import write_checkpoint
 
@@ -117,6 +117,7 @@ class _Run:
         params = self.params
         data = check_interactions(X, "X", weights=weights)
         check_factors_fit(params["factors"], data.shape)
+        params["w0"] = resolve_w0(params["w0"], data.nnz, data.shape)
         targets, confidence = targets_and_confidence(data, params, params["dtype"])
         p, q = _given_weights(user_weights, item_weights, data.shape)
         m, n = data.shape
@@ -184,6 +185,7 @@ class _Run:
             shape = (len(labels[0]), len(labels[1]))
         m, n = _check_frame_stats(stats, roles, shape)
         check_factors_fit(params["factors"], (m, n))
+        params["w0"] = resolve_w0(params["w0"], int(np.sum(stats["user_counts"])), (m, n))
         p, q = _given_weights(user_weights, item_weights, (m, n))
         row_cost = self._row_cost()
         counts = {}

@@ -14,11 +14,35 @@ from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
 from ._problem import frequency_scaled_regularization
 
 
-def check_common_params(model):
-    """Validate the parameters every WMF estimator has; return them resolved."""
+#: ``w0="auto"``: an average user's unobserved entries weigh this many times
+#: its observed ones, i.e. ``w0 = UNOBSERVED_MASS * nnz / (n_users n_items)``
+#: (benchmarks/README.md, "Defaults").
+UNOBSERVED_MASS = 5.0
+
+
+def check_w0(w0, allow_auto=False):
+    """``w0`` as a float >= 0, or ``"auto"`` where the estimator resolves it."""
+    if allow_auto and isinstance(w0, str):
+        if w0 != "auto":
+            raise TypeError(f"w0 must be a number >= 0 or 'auto', got {w0!r}")
+        return w0
+    return check_float(w0, "w0", low=0.0)
+
+
+def resolve_w0(w0, nnz, shape):
+    """The number ``w0="auto"`` stands for on data with ``nnz`` entries of ``shape``."""
+    if w0 != "auto":
+        return w0
+    cells = max(shape[0] * shape[1], 1)
+    return UNOBSERVED_MASS * nnz / cells
+
+
+def check_common_params(model, allow_auto_w0=False):
+    """Validate the parameters every WMF estimator has; return them resolved
+    (``w0="auto"`` stays a string where ``allow_auto_w0``: see :func:`resolve_w0`)."""
     params = {
         "factors": check_int(model.factors, "factors", low=1),
-        "w0": check_float(model.w0, "w0", low=0.0),
+        "w0": check_w0(model.w0, allow_auto_w0),
         "regularization": check_float(model.regularization, "regularization", low=0.0),
         "nu": check_float(model.nu, "nu", low=0.0),
         "alpha": check_float(model.alpha, "alpha", low=0.0),

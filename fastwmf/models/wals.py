@@ -17,6 +17,7 @@ from ._growth import Growth
 from ._problem import Problem, as_dtype
 from ._wmf import (
     OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, random_factors,
+    resolve_w0,
     solve_new_rows, targets_and_confidence, unobserved_weights, validation_input)
 from .base import FactorModel
 
@@ -49,16 +50,21 @@ class WALS(Growth, FactorModel):
     ----------
     factors : int, default 64
         Latent dimension ``d``; at most ``min(n_users, n_items)``.
-    w0 : float, default 0.1
+    w0 : float or "auto", default "auto"
         Weight of each unobserved entry (times ``p_i q_j``). ``0`` fits the
         observed entries only (explicit ALS); ``1`` with unit confidences and no
         regularization gives the truncated SVD. Usually the parameter that
-        matters most: tune it first, on a log scale.
-    regularization : float, default 0.1
-        L2 strength ``lam``.
-    nu : float, default 0.0
+        matters most: tune it first, on a log scale. ``"auto"`` makes an
+        average user's unobserved entries weigh five times its observed
+        ones, ``w0 = 5 nnz / (n_users n_items)``, so the default follows the
+        data's density (the value used is in ``fit_params_["w0"]``).
+    regularization : float, default 0.02
+        L2 strength ``lam``; with ``nu = 1`` a share of each row's total
+        weight.
+    nu : float, default 1.0
         Frequency-scaling exponent of the regularization (``0``: plain L2,
-        ``1``: proportional to each row's total weight, like ALS-WR).
+        ``1``: proportional to each row's total weight, like ALS-WR and the
+        iALS recipe of Rendle et al. 2022).
     iterations : int, default 15
         Full sweeps (user half-step, then item half-step).
     solver : {"cg", "cholesky"}, default "cg"
@@ -174,8 +180,9 @@ class WALS(Growth, FactorModel):
     _fitted_values = ("loss_history_", "n_iter_", "fit_time_", "fit_params_",
                       "validation_history_", "best_iteration_")
 
-    def __init__(self, factors: int = 64, w0: float = 0.1, regularization: float = 0.1,
-                 nu: float = 0.0, iterations: int = 15, solver: str = "cg",
+    def __init__(self, factors: int = 64, w0: float | str = "auto",
+                 regularization: float = 0.02, nu: float = 1.0, iterations: int = 15,
+                 solver: str = "cg",
                  cg_steps: int = 3, confidence: str | None = None, alpha: float = 1.0,
                  eps: float = 1.0, dtype: DTypeLike = "float32",
                  random_state: RandomState = None, num_threads: int = 0,
@@ -209,7 +216,7 @@ class WALS(Growth, FactorModel):
     # ------------------------------------------------------------ checks
     def _checked_params(self):
         """Validate every constructor parameter; return them resolved."""
-        params = check_common_params(self)
+        params = check_common_params(self, allow_auto_w0=True)
         params["iterations"] = check_int(self.iterations, "iterations", low=1)
         params["solver"] = check_choice(self.solver, "solver", SOLVERS)
         params["cg_steps"] = check_int(self.cg_steps, "cg_steps", low=1)
@@ -241,6 +248,7 @@ class WALS(Growth, FactorModel):
         """Validated parameters and the kernel-ready :class:`Problem` for ``X``."""
         params = self._checked_params()
         data = check_interactions(X, "X", weights=weights)
+        params["w0"] = resolve_w0(params["w0"], data.nnz, data.shape)
         return params, self._problem(data, user_weights, item_weights, params)
 
     # --------------------------------------------------------------- fit
@@ -338,6 +346,7 @@ class WALS(Growth, FactorModel):
         params["factors"] = self.user_factors_.shape[1]
         params["dtype"] = self.user_factors_.dtype
         data = check_interactions(X, "X", weights=weights)
+        params["w0"] = resolve_w0(params["w0"], data.nnz, data.shape)
         if data.shape != (self.n_users, self.n_items):
             raise ValueError(f"X must have shape {(self.n_users, self.n_items)}, "
                              f"got {data.shape}")
