@@ -19,7 +19,7 @@ def data():
 
 def test_a_search_finds_settings_and_refits(data):
     train, test = data
-    result = search(train, budget=3.0, seed=0)
+    result = search(train, budget=600.0, max_trials=4, seed=0)
     assert isinstance(result, SearchResult) and len(result.table) >= 2
     assert result.table[0]["phase"] == "start"
     scores = [row["score"] for row in result.table]
@@ -68,7 +68,7 @@ def test_a_space_of_one_point_is_a_plain_fit(data):
 def test_an_explicit_validation_split_is_used(data):
     train, test = data
     fit_part, val = split_per_user(train, test_fraction=0.2, seed=5)
-    result = search(fit_part, validation=val, budget=1.0, refit=False,
+    result = search(fit_part, validation=val, budget=600.0, max_trials=3, refit=False,
                     space={"factors": 8, "w0": (0.01, 1.0)})
     assert all(set(row) >= {"w0", "factors"} for row in result.table)
     assert result.model is None
@@ -100,13 +100,13 @@ def test_bad_arguments_are_named(data, kwargs, exc, match):
 def test_optuna_engine(data):
     pytest.importorskip("optuna")
     train, _ = data
-    result = search(train, budget=2.0, engine="optuna", seed=0, refit=False)
+    result = search(train, budget=600.0, max_trials=3, engine="optuna", seed=0, refit=False)
     assert result.table and all(row["phase"] == "optuna" for row in result.table)
 
 
 def test_landscape_plot(data, tmp_path):
     pytest.importorskip("matplotlib")
     train, _ = data
-    result = search(train, budget=1.0, refit=False)
+    result = search(train, budget=600.0, max_trials=3, refit=False)
     result.plot(tmp_path / "landscape.png")
     assert (tmp_path / "landscape.png").stat().st_size > 0

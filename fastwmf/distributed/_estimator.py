@@ -42,6 +42,7 @@ class DaskWALS(FactorModel):
     ----------
     factors, w0, regularization, nu, iterations, solver, cg_steps, confidence, \
 alpha, eps, dtype, random_state, show_progress, callback, calculate_loss, warm_start, \
+block_size, \
 keep_interactions
         As in :class:`~fastwmf.WALS` (with a dask DataFrame the pattern of
         the entries is gathered from the workers at the end of the fit).
@@ -104,7 +105,7 @@ n_iter_, fit_time_
                  callback=None, calculate_loss=True, warm_start=False, client=None,
                  n_blocks=None, exchange="full", callback_factors=True, checkpoint_path=None,
                  checkpoint_every=None, patience=None, validation_metric="ndcg@10",
-                 keep_interactions=True):
+                 keep_interactions=True, block_size=64):
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -125,6 +126,7 @@ n_iter_, fit_time_
         self.patience = patience
         self.validation_metric = validation_metric
         self.keep_interactions = keep_interactions
+        self.block_size = block_size
         self.client = client
         self.n_blocks = n_blocks
         self.exchange = exchange
@@ -144,6 +146,9 @@ n_iter_, fit_time_
         requested = 0 if self.num_threads is None else check_int(
             self.num_threads, "num_threads", low=0)
         params = WALS(**dict(self._wals_params(), num_threads=0))._checked_params()
+        if params["solver"] == "block":
+            raise ValueError("solver: DaskWALS runs 'cg' and 'cholesky'; fit a WALS for "
+                             "solver='block'")
         if params["patience"] is not None:
             raise ValueError("patience: DaskWALS does not stop early yet; fit a WALS for "
                              "early stopping, or leave patience=None")

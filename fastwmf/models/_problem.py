@@ -9,6 +9,7 @@ import numpy as np
 from .._config import GRAMIAN_MIN_ROWS, RENUMBER_MIN_ENTRIES
 from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
+from ..kernels.block import half_step_block
 from ..kernels.gramian import weighted_gramian
 from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
 from ..kernels.loss import observed_loss, weighted_squared_norm
@@ -224,7 +225,7 @@ class Problem:
         return weighted_gramian(factors, side.row_weights, side.gram_chunks)
 
     def solve(self, side, other_side, other, out, solver, cg_steps, basis=None,
-              gramian=None, track_observed=False):
+              gramian=None, track_observed=False, block_size=None):
         """Run one half-step: update ``out`` (rows of ``side``) given ``other``.
 
         With a :class:`~._basis.SharedBasis` the CG solver first rotates
@@ -238,6 +239,8 @@ class Problem:
             ``other``'s Gramian in its current basis, when already known.
         track_observed : bool, default False
             Also sum the observed part of the objective at the new rows.
+        block_size : int, optional
+            Columns per block of ``solver="block"``.
 
         Returns
         -------
@@ -245,6 +248,11 @@ class Problem:
             Of the solved rows (:class:`fastwmf.kernels.als.HalfStepSums`).
         """
         G = self.gramian(other, other_side) if gramian is None else gramian
+        if solver == "block":
+            return half_step_block(
+                side.indptr, side.indices, side.targets, side.confidence, other, G, self.w0,
+                side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
+                block_size, out, track_observed=track_observed, row_order=side.row_order)
         if basis is not None and solver == "cg":
             eigenvalues = basis.diagonalise(G, other, out)
             return half_step_cg_eigenbasis(
@@ -260,7 +268,8 @@ class Problem:
         return half_step_cg(*args, cg_steps, out, overwrite_other=True,
                             track_observed=track_observed, row_order=side.row_order)
 
-    def iterate(self, U, V, solver, cg_steps, basis, with_loss, item_gramian=None):
+    def iterate(self, U, V, solver, cg_steps, basis, with_loss, item_gramian=None,
+                block_size=None):
         """One ALS iteration: the user half-step, then the item half-step.
 
         The objective comes out of the half-steps at almost no cost: the item
@@ -274,7 +283,7 @@ class Problem:
         ----------
         U, V : ndarray
             Factor matrices, updated in place.
-        solver, cg_steps, basis
+        solver, cg_steps, basis, block_size
             As in :meth:`solve`.
         with_loss : bool
             Compute the objective after the iteration.
@@ -295,10 +304,12 @@ class Problem:
             When a half-step produced non-finite factors.
         """
         users, items = self.users, self.items
-        first = self.solve(users, items, V, U, solver, cg_steps, basis, gramian=item_gramian)
+        first = self.solve(users, items, V, U, solver, cg_steps, basis, gramian=item_gramian,
+                           block_size=block_size)
         user_gramian = self.gramian(U, users)
         second = self.solve(items, users, U, V, solver, cg_steps, basis,
-                            gramian=user_gramian, track_observed=with_loss)
+                            gramian=user_gramian, track_observed=with_loss,
+                            block_size=block_size)
         if not (np.isfinite(first.squares) and np.isfinite(second.squares)):
             raise FloatingPointError(
                 "the factors became non-finite during a half-step; increase "

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from .._typing import FitInput, FloatArray, InteractionsLike, RandomState, SparseMatrix
 
-SOLVERS = ("cholesky", "cg")
+SOLVERS = ("cholesky", "cg", "block")
 
 
 @register_model
@@ -67,7 +67,7 @@ class WALS(Growth, FactorModel):
         iALS recipe of Rendle et al. 2022).
     iterations : int, default 15
         Full sweeps (user half-step, then item half-step).
-    solver : {"cg", "cholesky"}, default "cg"
+    solver : {"cg", "cholesky", "block"}, default "cg"
         ``"cg"`` runs ``cg_steps`` warm-started conjugate-gradient steps per
         row (Takacs et al. 2011), with both factor matrices in the eigenbasis
         of the fixed side's Gramian during the fit (rotated back before the
@@ -81,6 +81,11 @@ class WALS(Growth, FactorModel):
         solver's own distance from convergence at the default iterations, at
         a third to a fifth of the time per iteration (benchmarks/README.md,
         "Default solver").
+        ``"block"`` is the subspace solver of iALS++ (Rendle et al. 2021): one
+        sweep per half-step over blocks of ``block_size`` columns, each block
+        solved exactly with the others fixed (:mod:`fastwmf.kernels.block`),
+        ``O(nnz d b + (m + n) d b^2)`` per iteration; ``block_size = factors``
+        is the exact solver.
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step, for ``solver="cg"``.
     confidence : {None, "linear", "log"}, default None
@@ -129,6 +134,9 @@ class WALS(Growth, FactorModel):
         ``validation`` matrix after each iteration, the training entries left
         out of the ranking. Each evaluation scores every validation user
         against every item (``O(users x items x d)``).
+    block_size : int, default 64
+        Columns per block of ``solver="block"`` (at most ``factors``; the
+        last block holds the remainder).
     keep_interactions : bool, default True
         Remember the pattern of the training interactions (4 bytes per stored
         entry, saved with the model), so that :meth:`recommend` leaves seen
@@ -191,7 +199,7 @@ class WALS(Growth, FactorModel):
                  | None = None,
                  calculate_loss: bool = True, warm_start: bool = False,
                  patience: int | None = None, validation_metric: str = "ndcg@10",
-                 keep_interactions: bool = True) -> None:
+                 keep_interactions: bool = True, block_size: int = 64) -> None:
         self.factors = factors
         self.w0 = w0
         self.regularization = regularization
@@ -212,6 +220,7 @@ class WALS(Growth, FactorModel):
         self.patience = patience
         self.validation_metric = validation_metric
         self.keep_interactions = keep_interactions
+        self.block_size = block_size
 
     # ------------------------------------------------------------ checks
     def _checked_params(self):
@@ -220,6 +229,10 @@ class WALS(Growth, FactorModel):
         params["iterations"] = check_int(self.iterations, "iterations", low=1)
         params["solver"] = check_choice(self.solver, "solver", SOLVERS)
         params["cg_steps"] = check_int(self.cg_steps, "cg_steps", low=1)
+        params["block_size"] = check_int(self.block_size, "block_size", low=1)
+        if params["solver"] == "block" and params["block_size"] > params["factors"]:
+            raise ValueError(f"block_size must be <= factors ({params['factors']}), "
+                             f"got {params['block_size']}")
         params["warm_start"] = check_bool(self.warm_start, "warm_start")
         params["patience"] = (None if self.patience is None
                               else check_int(self.patience, "patience", low=1))
@@ -395,7 +408,7 @@ class _ALSIteration:
         try:
             loss, self.gramian = self.problem.iterate(
                 self.U, self.V, params["solver"], params["cg_steps"], self.basis,
-                params["calculate_loss"], self.gramian)
+                params["calculate_loss"], self.gramian, block_size=params["block_size"])
         except FloatingPointError:
             raise FloatingPointError(
                 f"the factors became non-finite at iteration {iteration}; "

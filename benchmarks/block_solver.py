@@ -1,0 +1,69 @@
+"""Time for the block solver to reach CG's training objective (issue 24).
+
+Usage::
+
+    python benchmarks/block_solver.py [D ...] [--size serving|large] [--block B]
+
+CG (the default solver) runs 15 iterations on the matrix; the block solver
+then runs until its objective is within 1e-3 (relative) of CG's final one,
+at most 30 iterations. Both compute the objective each iteration (the same
+cost on both sides); seconds come from the fit's callback, JIT warmed
+first. Prints CG's time, the block solver's time to the target, their
+ratio, and the seconds per iteration of each. 2 threads unless
+``FASTWMF_BENCH_THREADS`` says otherwise.
+"""
+
+import argparse
+import time
+
+import fastwmf
+import harness
+
+
+def timed_fit(X, threads, **params):
+    marks = []
+
+    def callback(iteration, loss, U, V):
+        marks.append((time.perf_counter(), loss))
+
+    started = time.perf_counter()
+    fastwmf.WALS(random_state=0, num_threads=threads, callback=callback, **params).fit(X)
+    return [(t - started, loss) for t, loss in marks]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("factors", type=int, nargs="*", default=[256])
+    parser.add_argument("--size", choices=("serving", "large"), default="serving")
+    parser.add_argument("--block", type=int, default=64)
+    args = parser.parse_args()
+    threads = harness.bench_threads()
+    X = harness.serving_matrix() if args.size == "serving" else harness.bench_matrix("large")
+    for d in args.factors:
+        warm = X[:2000]
+        fastwmf.WALS(factors=d, iterations=1, num_threads=threads).fit(warm)
+        fastwmf.WALS(factors=d, iterations=1, solver="block", block_size=args.block,
+                     num_threads=threads).fit(warm)
+        cg = timed_fit(X, threads, factors=d, iterations=15)
+        target = cg[-1][1] * (1 + 1e-3)
+        block = timed_fit(X, threads, factors=d, iterations=30, solver="block",
+                          block_size=args.block)
+        reached = next(((i + 1, t) for i, (t, loss) in enumerate(block) if loss <= target),
+                       None)
+        cg_s = cg[-1][0]
+        per_cg = cg_s / len(cg)
+        per_block = block[-1][0] / len(block)
+        if reached is None:
+            print(f"d={d} b={args.block} {X.shape} nnz {X.nnz:,}: CG 15 it {cg_s:.2f} s "
+                  f"(loss {cg[-1][1]:.6g}); block did not reach it in 30 iterations "
+                  f"(best {min(l for _, l in block):.6g}); s/it CG {per_cg:.3f} "
+                  f"block {per_block:.3f}")
+        else:
+            it, t = reached
+            print(f"d={d} b={args.block} {X.shape} nnz {X.nnz:,}: CG 15 it {cg_s:.2f} s; "
+                  f"block reached it at iteration {it} in {t:.2f} s: ratio {t / cg_s:.2f}; "
+                  f"s/it CG {per_cg:.3f} block {per_block:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""The subspace (block) ALS solver against numpy references."""
+
+import numpy as np
+import pytest
+
+import fastwmf
+from fastwmf._threading import uniform_chunks
+from fastwmf.kernels.block import half_step_block
+
+from . import naive
+from .conftest import random_interactions
+
+
+def reference_sweep(W, A, Y, reg, X0, b):
+    """Block coordinate descent with dense numpy: for each row, each block of
+    ``b`` columns in turn is set to the exact minimiser with the rest fixed."""
+    X = X0.copy()
+    d = Y.shape[1]
+    for i in range(X.shape[0]):
+        H = (Y * W[i][:, None]).T @ Y + reg[i] * np.eye(d)
+        beta = Y.T @ (W[i] * A[i])
+        for first in range(0, d, b):
+            B = slice(first, min(first + b, d))
+            rest = np.ones(d, dtype=bool)
+            rest[B] = False
+            X[i, B] = np.linalg.solve(H[B, B], beta[B] - H[B][:, rest] @ X[i, rest])
+    return X
+
+
+@pytest.mark.parametrize("b", [1, 3, 4, 7])
+@pytest.mark.parametrize("w0", [0.0, 0.4])
+def test_one_sweep_is_block_coordinate_descent(b, w0):
+    rng = np.random.default_rng(0)
+    X = random_interactions(12, 9, 0.4, seed=1)
+    m, n = X.shape
+    d = 7
+    Y = rng.standard_normal((n, d))
+    X0 = rng.standard_normal((m, d))
+    p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
+    conf = 1.0 + rng.random(X.nnz)
+    reg = 0.1 + rng.random(m)
+    coo = X.tocoo()
+    W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
+    A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
+    out = X0.copy()
+    G = Y.T @ (q[:, None] * Y)
+    sums = half_step_block(X.indptr.astype(np.int64), X.indices, X.data, conf, Y, G, w0, p, q,
+                           reg, uniform_chunks(m), b, out, track_observed=True)
+    expected = reference_sweep(W, A, Y, reg, X0, b)
+    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-11)
+    # the observed part of the objective at the new rows
+    pred = out @ Y.T
+    observed = sum(conf[e] * (coo.data[e] - pred[coo.row[e], coo.col[e]]) ** 2
+                   - w0 * p[coo.row[e]] * q[coo.col[e]] * pred[coo.row[e], coo.col[e]] ** 2
+                   for e in range(X.nnz))
+    assert sums.observed == pytest.approx(observed, rel=1e-9)
+    assert sums.penalty == pytest.approx(float(reg @ np.sum(out * out, axis=1)), rel=1e-9)
+
+
+def test_a_block_of_all_columns_is_the_exact_solver():
+    X = random_interactions(40, 30, 0.2, seed=2)
+    common = dict(factors=6, iterations=3, dtype="float64", random_state=0)
+    exact = fastwmf.WALS(solver="cholesky", **common).fit(X)
+    block = fastwmf.WALS(solver="block", block_size=6, **common).fit(X)
+    np.testing.assert_allclose(block.user_factors_, exact.user_factors_, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(block.item_factors_, exact.item_factors_, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("block_size", [1, 4, 5])
+def test_the_objective_never_increases(block_size):
+    X = random_interactions(60, 40, 0.15, seed=3)
+    model = fastwmf.WALS(factors=10, solver="block", block_size=block_size, iterations=8,
+                         dtype="float64", random_state=0).fit(X)
+    history = np.array(model.loss_history_)
+    assert np.all(np.diff(history) <= 1e-9 * np.abs(history[:-1]))
+    loss = model.loss(X)
+    assert loss == pytest.approx(history[-1], rel=1e-9)
+
+
+def test_bit_identical_across_thread_counts(monkeypatch):
+    import fastwmf.models._problem as problem
+    monkeypatch.setattr(problem, "RENUMBER_MIN_ENTRIES", 1)  # the renumbered layout too
+    X = random_interactions(80, 50, 0.2, seed=4)
+    fits = []
+    for threads in (1, 2):
+        model = fastwmf.WALS(factors=8, solver="block", block_size=3, iterations=3,
+                             random_state=0, num_threads=threads)
+        fits.append(model.fit(X))
+    np.testing.assert_array_equal(fits[0].user_factors_, fits[1].user_factors_)
+    np.testing.assert_array_equal(fits[0].item_factors_, fits[1].item_factors_)
+
+
+@pytest.mark.parametrize("block_size, match", [(0, "block_size must be >= 1"),
+                                               (9, "block_size must be <= factors"),
+                                               (2.5, "block_size must be an integer")])
+def test_bad_block_sizes(block_size, match):
+    X = random_interactions(20, 15, 0.3, seed=0)
+    with pytest.raises((ValueError, TypeError), match=match):
+        fastwmf.WALS(factors=8, solver="block", block_size=block_size).fit(X)
