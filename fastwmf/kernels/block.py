@@ -22,6 +22,7 @@ from numba import njit
 from .._config import CHUNK
 from .._threading import run_tasks
 from .als import HalfStepSums, row_spans
+from .rowblock import longest_span
 
 
 def half_step_block(indptr, indices, targets, confidence, other, gramian, w0, row_weights,
@@ -68,9 +69,7 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, G, w0, ro
     patches read in order."""
     d = other.shape[1]
     b_max = min(block_size, d)
-    longest = 1
-    for i in range(chunk_bounds[c], chunk_bounds[c + 1]):
-        longest = max(longest, ends[i] - starts[i])
+    longest = max(longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1]), 1)
     pred = np.empty(longest)
     weight = np.empty(longest)
     coef = np.empty(longest)
