@@ -417,7 +417,8 @@ def test_epoch_kernel_loads_from_numbas_disk_cache_in_a_new_process(tmp_path):
         "fastwmf.SGD(factors=16, epochs=2, random_state=0, calculate_loss=False).fit(X)\n"
         "stats = _explicit_epoch_kernel(16, np.float32, 8).stats\n"
         "print(len(stats.cache_hits), len(stats.cache_misses))\n")
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    # both cache folders fresh: fastwmf's own may be shared by the test run
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTWMF_CACHE_DIR=str(tmp_path))
     runs = [subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
                            text=True, check=True).stdout.split() for _ in range(2)]
     assert runs[0] == ["0", "1"]  # compiled and saved
