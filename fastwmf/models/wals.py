@@ -78,9 +78,9 @@ class WALS(Growth, FactorModel):
         Woodbury identity, longer ones by a Cholesky factorisation). CG is the
         default: on MovieLens 100K and the synthetic generators it reaches the
         exact solver's objective and held-out NDCG@10 within the exact
-        solver's own distance from convergence at the default iterations, at
-        a third to a fifth of the time per iteration (benchmarks/README.md,
-        "Default solver").
+        solver's own distance from convergence at the default iterations, in
+        less time per iteration (figures: benchmarks/README.md, "Default
+        solver").
         ``"block"`` is the subspace solver of iALS++ (Rendle et al. 2021): one
         sweep per half-step over blocks of ``block_size`` columns, each block
         solved exactly with the others fixed (:mod:`fastwmf.kernels.block`),
