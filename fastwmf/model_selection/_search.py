@@ -110,7 +110,7 @@ class SearchResult:
         if not self.best_params:
             raise ValueError("the search has no best setting to refit")
         iterations = max(self.best_params["iterations"], REFIT_MIN_ITERATIONS)
-        return _fit(X, None, dict(self.params, **self.best_params), self.seed, iterations)
+        return _fit(X, dict(self.params, **self.best_params), self.seed, iterations)
 
     def to_markdown(self, top: int | None = 10) -> str:
         """The ``top`` trials (all with None) as a GitHub markdown table, best first."""
@@ -398,7 +398,6 @@ class _Trials:
         self.metric, self.max_iterations, self.patience = metric, max_iterations, patience
         self.seed, self.lower = seed, lower
         self.table, self.best_row, self.best_model = [], None, None
-        self.weights = {}
 
     def run(self, point, phase, warm=False):
         started = time.perf_counter()
@@ -413,7 +412,7 @@ class _Trials:
             model.set_params(warm_start=True)
             model.user_factors_ = self.best_model.user_factors_
             model.item_factors_ = self.best_model.item_factors_
-        user_weights, item_weights = self._weights(point)
+        user_weights, item_weights = _exponent_weights(self.train, point)
         try:
             model.fit(self.train, validation=self.val, user_weights=user_weights,
                       item_weights=item_weights)
@@ -430,20 +429,6 @@ class _Trials:
                                      else score > self.best_row["score"]):
             self.best_row, self.best_model = row, model
         return score
-
-    def _weights(self, point):
-        out = []
-        for name, function in (("user_exponent", activity_weights),
-                               ("item_exponent", popularity_weights)):
-            exponent = point.get(name)
-            if exponent is None or exponent == 0.0:
-                out.append(None)
-                continue
-            key = (name, round(float(exponent), 6))
-            if key not in self.weights:
-                self.weights[key] = function(self.train, float(exponent))
-            out.append(self.weights[key])
-        return out
 
     def median_seconds(self):
         return float(np.median([r["seconds"] for r in self.table])) if self.table else 0.0
@@ -515,12 +500,17 @@ def _optuna_search(grid, trials, seconds, seed, max_trials):
     study.optimize(objective, timeout=seconds, n_trials=max_trials)
 
 
-def _fit(X, validation, params, seed, iterations):
+def _exponent_weights(X, point):
+    """``(user_weights, item_weights)`` for ``fit`` from a point's weight
+    exponents (None where an exponent is absent or 0: uniform weights)."""
+    user_exponent, item_exponent = point.get("user_exponent"), point.get("item_exponent")
+    return (activity_weights(X, user_exponent) if user_exponent else None,
+            popularity_weights(X, item_exponent) if item_exponent else None)
+
+
+def _fit(X, params, seed, iterations):
     """WALS with ``params`` (weight exponents applied) fitted on ``X``."""
     point = {k: v for k, v in params.items() if k not in WEIGHT_EXPONENTS + ("iterations",)}
     model = WALS(**point).set_params(iterations=iterations, random_state=seed)
-    user_exponent, item_exponent = params.get("user_exponent"), params.get("item_exponent")
-    return model.fit(
-        X, validation=validation,
-        user_weights=activity_weights(X, user_exponent) if user_exponent else None,
-        item_weights=popularity_weights(X, item_exponent) if item_exponent else None)
+    user_weights, item_weights = _exponent_weights(X, params)
+    return model.fit(X, user_weights=user_weights, item_weights=item_weights)
