@@ -11,14 +11,20 @@ from . import naive
 from .conftest import random_interactions
 
 
-def reference_sweep(W, A, Y, reg, X0, b):
-    """Block coordinate descent with dense numpy: for each row, each block of
-    ``b`` columns in turn is set to the exact minimiser with the rest fixed."""
+def reference_sweep(W, A, Y, reg, X0, b, observed, shares):
+    """The block half-step with dense numpy: a row with at most ``b`` entries
+    whose weights ``c - w0 p q`` are all >= 0 is set to its exact minimiser;
+    for every other row, each block of ``b`` columns in turn is set to the
+    exact minimiser with the rest fixed (block coordinate descent)."""
     X = X0.copy()
     d = Y.shape[1]
     for i in range(X.shape[0]):
         H = (Y * W[i][:, None]).T @ Y + reg[i] * np.eye(d)
         beta = Y.T @ (W[i] * A[i])
+        cols = observed[i]
+        if len(cols) <= b and np.all(W[i, cols] - shares[i, cols] >= 0):
+            X[i] = np.linalg.solve(H, beta)
+            continue
         for first in range(0, d, b):
             B = slice(first, min(first + b, d))
             rest = np.ones(d, dtype=bool)
@@ -27,27 +33,32 @@ def reference_sweep(W, A, Y, reg, X0, b):
     return X
 
 
-@pytest.mark.parametrize("b", [1, 3, 4, 7])
-@pytest.mark.parametrize("w0", [0.0, 0.4])
-def test_one_sweep_is_block_coordinate_descent(b, w0):
-    rng = np.random.default_rng(0)
-    X = random_interactions(12, 9, 0.4, seed=1)
+@pytest.mark.parametrize("d, b", [(7, 1), (7, 3), (7, 4), (7, 7), (16, 8), (16, 16), (16, 5)])
+@pytest.mark.parametrize("w0", [0.0, 0.4, 3.0])
+def test_one_sweep_is_block_coordinate_descent(d, b, w0):
+    """Rows of 0 to 20 entries take every route (Woodbury up to b entries,
+    register tiles where 8 divides b, loops elsewhere); w0 = 3 makes some
+    weights c - w0 p q negative, which the Woodbury route must leave alone."""
+    rng = np.random.default_rng(d * 10 + b)
+    X = random_interactions(14, 30, 0.3, seed=1)
     m, n = X.shape
-    d = 7
     Y = rng.standard_normal((n, d))
     X0 = rng.standard_normal((m, d))
     p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
     conf = 1.0 + rng.random(X.nnz)
     reg = 0.1 + rng.random(m)
+    # the kernel's contract: factors in the eigenbasis of Y^T diag(q) Y
+    lam, Q = np.linalg.eigh(Y.T @ (q[:, None] * Y))
+    Y, X0 = Y @ Q, X0 @ Q
     coo = X.tocoo()
     W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
     A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
     out = X0.copy()
-    G = Y.T @ (q[:, None] * Y)
-    sums = half_step_block(X.indptr.astype(np.int64), X.indices, X.data, conf, Y, G, w0, p, q,
-                           reg, uniform_chunks(m), b, out, track_observed=True)
-    expected = reference_sweep(W, A, Y, reg, X0, b)
-    np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-11)
+    sums = half_step_block(X.indptr.astype(np.int64), X.indices, X.data, conf, Y, lam, w0, p,
+                           q, reg, uniform_chunks(m), b, out, track_observed=True)
+    observed = np.split(X.indices, X.indptr[1:-1])
+    expected = reference_sweep(W, A, Y, reg, X0, b, observed, w0 * np.outer(p, q))
+    np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
     # the observed part of the objective at the new rows
     pred = out @ Y.T
     observed = sum(conf[e] * (coo.data[e] - pred[coo.row[e], coo.col[e]]) ** 2

@@ -1,19 +1,24 @@
 """The subspace (block) ALS half-step of iALS++ (Rendle et al. 2021).
 
 Each row is updated one block of ``b`` consecutive columns at a time, every
-block solved exactly with the other columns fixed: the row's objective is a
-quadratic ``x^T A x - 2 b^T x`` with
+block solved exactly with the other columns fixed. The factors are stored in
+the eigenbasis of the fixed side's Gramian (as for CG), so its part of the
+row's system is diagonal: a block's system is
 
-    A = sum_Obs (c - w0 p q) y y^T + w0 p G + lam I,    b = sum_Obs c a y,
+    D + Y_B^T C Y_B,    D = w0 p_i diag(lam_B) + lam I,   C = diag(c - w0 p_i q),
 
-so the block's minimiser solves ``A_BB x_B = b_B - A_BR x_R``. The observed
-part of ``A_BR x_R`` comes from the entries' predictions ``y.x`` (kept for
-the row and patched after every block, ``O(n_i b)``), the Gramian part from
-``G_B. x``. A block costs ``O(n_i b^2 + d b + b^3)``, a sweep over the
-``d / b`` blocks ``O(n_i d b + d^2 + d b^2)`` per row, instead of the exact
-solver's ``O(n_i d^2 + d^3)``; ``b = d`` is the exact solve. One sweep per
-half-step never increases the objective (each block step is an exact
-minimisation).
+with right-hand side ``Y_B^T r``, ``r = c a - C (y.x - y_B.x_B)``: no other
+block enters except through the entries' predictions ``y.x``, which are kept
+for the row and patched after every block (``O(n_i b)``). A block's ``b x b``
+system is formed in register tiles, ``O(n_i b^2 + b^3)``, so a sweep over the
+``d / b`` blocks costs ``O(n_i d b + d b^2)`` per row instead of the exact
+solver's ``O(n_i d^2 + d^3)``; ``b = d`` is the exact solve.
+
+A row with at most ``b`` entries is not swept: its exact minimiser over all
+``d`` columns, through the Woodbury identity (an ``n_i x n_i`` system,
+``O(n_i^2 d + n_i^3)``), costs no more than a sweep of Woodbury block solves
+would. Every update is an exact minimisation over the columns it changes, so
+a half-step never increases the objective.
 """
 
 import numpy as np
@@ -21,27 +26,38 @@ from numba import njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
-from .als import HalfStepSums, row_spans
-from .rowblock import longest_span
+from .._hardware import CACHE_LINE_BYTES
+from ._llvm import gram_tile, prefetch, prefetch_row, vector_length
+from .als import GATHER_ROWS, HalfStepSums, row_spans
+from .linalg import (PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper,
+                     identity_plus_gram)
+from .rowblock import GATHER_AHEAD, longest_span
+
+#: Shape of one register tile of a block's system (rows, SIMD registers of columns).
+TILE_ROWS = 4
+TILE_VECTORS = 2
 
 
-def half_step_block(indptr, indices, targets, confidence, other, gramian, w0, row_weights,
-                    col_weights, row_reg, chunk_bounds, block_size, out,
+def half_step_block(indptr, indices, targets, confidence, other, eigenvalues, w0,
+                    row_weights, col_weights, row_reg, chunk_bounds, block_size, out,
                     track_observed=False, row_order=None):
     """One sweep of exact block updates over every row, warm-started from ``out``.
 
     Parameters
     ----------
-    indptr, indices, targets, confidence, other, w0, row_weights, col_weights, \
+    indptr, indices, targets, confidence, w0, row_weights, col_weights, \
 row_reg, chunk_bounds, track_observed, row_order :
         As in :func:`fastwmf.kernels.als.half_step_cholesky`.
-    gramian : ndarray of float64, shape (d, d)
-        ``Y^T diag(col_weights) Y`` in the factors' basis.
+    other : ndarray, shape (n_cols, d)
+        The fixed factors ``Y`` in the eigenbasis of their Gramian
+        (``Y^T diag(col_weights) Y`` diagonal).
+    eigenvalues : ndarray of float64, shape (d,)
+        That Gramian's diagonal.
     block_size : int
         Columns per block, ``1 <= block_size <= d``; the last block holds the
         remainder when it does not divide ``d``.
     out : ndarray, shape (n_rows, d)
-        The rows' current factors, updated in place.
+        The rows' current factors in the same basis, updated in place.
 
     Returns
     -------
@@ -49,37 +65,45 @@ row_reg, chunk_bounds, track_observed, row_order :
     """
     sums = np.zeros((max(len(chunk_bounds) - 1, 1), 3))
     starts, ends = row_spans(indptr, row_order)
-    G = np.ascontiguousarray(gramian, dtype=np.float64)
+    lam = np.ascontiguousarray(eigenvalues[:other.shape[1]], dtype=np.float64)
     track = bool(track_observed)
-    run_tasks(lambda c: _block_chunk(c, starts, ends, indices, targets, confidence, other, G,
+    tile_columns = TILE_VECTORS * vector_length(other.dtype.type)
+    run_tasks(lambda c: _block_chunk(c, starts, ends, indices, targets, confidence, other, lam,
                                      w0, row_weights, col_weights, row_reg, chunk_bounds,
-                                     block_size, track, sums, out),
+                                     block_size, tile_columns, track, sums, out),
               len(chunk_bounds) - 1)
     return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
 
 
 @njit(**CHUNK)
-def _block_chunk(c, starts, ends, indices, targets, confidence, other, G, w0, row_weights,
-                 col_weights, row_reg, chunk_bounds, block_size, track, sums, out):
+def _block_chunk(c, starts, ends, indices, targets, confidence, other, lam, w0, row_weights,
+                 col_weights, row_reg, chunk_bounds, block_size, tile_columns, track, sums,
+                 out):
     """The rows of chunk ``c``; the chunk's :class:`HalfStepSums` go to ``sums[c]``.
 
-    Per row and block, the block's columns of the row's entries are gathered
-    into a contiguous float64 buffer ``Y_B`` (``n_i x b``) that the sums of
-    ``A_BB = Y_B^T diag(w) Y_B``, the right-hand side and the prediction
-    patches read in order."""
+    A row of at most ``b`` entries is one block of all ``d`` columns, solved
+    through the Woodbury identity when its weights allow
+    (:func:`_woodbury_row`); any other row sweeps its blocks
+    (:func:`_sweep_row`). ``tile_columns`` is the width of a register tile in
+    the factors' dtype."""
     d = other.shape[1]
     b_max = min(block_size, d)
+    line = max(CACHE_LINE_BYTES // other.itemsize, 1)
     longest = max(longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1]), 1)
+    short = max(min(longest, b_max), 1)
     pred = np.empty(longest)
     weight = np.empty(longest)
-    coef = np.empty(longest)
-    gathered = np.empty(longest * b_max)
-    weighted = np.empty(longest * b_max)
-    A = np.empty((b_max, b_max))
-    rhs = np.empty(b_max)
-    step = np.empty(b_max)
+    rhs = np.empty(longest)
+    kept = np.empty(longest)
+    gathered = np.empty(max(longest * b_max, short * d), other.dtype)
+    weighted = np.empty(min(longest, GATHER_ROWS) * b_max, other.dtype)
+    system = np.empty((b_max, b_max))
+    update = np.empty(b_max * b_max, other.dtype)
+    T = np.empty((short, d))
+    K = np.empty((short, short))
+    diag = np.empty(d)
+    z = np.empty(d)
     x = np.empty(d)
-    gx = np.empty(d)  # G x, kept up to date as blocks change x
     observed = 0.0
     penalty = 0.0
     squares = 0.0
@@ -88,66 +112,25 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, G, w0, ro
         n = ends[i] - lo
         wi = w0 * row_weights[i]
         reg = row_reg[i]
+        smallest = np.inf
+        largest = 0.0
         for t in range(d):
             x[t] = out[i, t]
-        if wi != 0.0:
-            gx[:] = np.dot(G, x)
-        else:
-            gx[:] = 0.0
+            diag[t] = wi * lam[t] + reg
+            smallest = min(smallest, diag[t])
+            largest = max(largest, diag[t])
+        nonnegative = True
         for q in range(n):
             e = lo + q
-            j = indices[e]
-            s = 0.0
-            for t in range(d):
-                s += np.float64(other[j, t]) * x[t]
-            pred[q] = s
-            weight[q] = np.float64(confidence[e]) - wi * col_weights[j]
-        for first in range(0, d, b_max):
-            b = min(b_max, d - first)
-            Y = gathered[:n * b].reshape((n, b))
-            WY = weighted[:n * b].reshape((n, b))
-            for q in range(n):
-                j = indices[lo + q]
-                partial = 0.0
-                for r in range(b):
-                    y = np.float64(other[j, first + r])
-                    Y[q, r] = y
-                    WY[q, r] = weight[q] * y
-                    partial += y * x[first + r]
-                # c a - w (prediction without the block)
-                e = lo + q
-                coef[q] = (np.float64(confidence[e]) * np.float64(targets[e])
-                           - weight[q] * (pred[q] - partial))
-            system = A[:b, :b]
-            system[:, :] = 0.0
-            rhs[:b] = 0.0
-            for q in range(n):  # tiny systems: loops beat BLAS calls and their allocations
-                cq = coef[q]
-                for r in range(b):
-                    wyr = WY[q, r]
-                    rhs[r] += cq * Y[q, r]
-                    for t in range(b):
-                        system[r, t] += wyr * Y[q, t]
-            # the Gramian's part: wi (G_BB x_B - (G x)_B) on the right, wi G_BB + reg I on the left
-            for r in range(b):
-                own = 0.0
-                for t in range(b):
-                    system[r, t] += wi * G[first + r, first + t]
-                    own += G[first + r, first + t] * x[first + t]
-                system[r, r] += reg
-                rhs[r] += wi * (own - gx[first + r])
-            if not _solve_spd(A, rhs, b):
-                continue  # not positive definite (no ridge, too few entries): keep the block
-            for r in range(b):
-                step[r] = rhs[r] - x[first + r]
-                x[first + r] = rhs[r]
-            if wi != 0.0:  # keep gx = G x (G is symmetric: its block rows are its columns)
-                gx += np.dot(step[:b], G[first:first + b])
-            for q in range(n):
-                moved = 0.0
-                for r in range(b):
-                    moved += Y[q, r] * step[r]
-                pred[q] += moved
+            weight[q] = np.float64(confidence[e]) - wi * col_weights[indices[e]]
+            nonnegative = nonnegative and weight[q] >= 0.0
+        if nonnegative and n <= short and smallest > PIVOT_TOLERANCE * largest:
+            _woodbury_row(other, indices, targets, confidence, lo, n, weight, diag, track,
+                          gathered, T, K, rhs, z, x, pred)
+        else:
+            _sweep_row(other, indices, targets, confidence, lo, n, b_max, weight, diag,
+                       tile_columns, line, gathered, weighted, update, system, rhs, kept,
+                       z, x, pred)
         norm = 0.0
         for t in range(d):
             out[i, t] = x[t]
@@ -167,30 +150,129 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, G, w0, ro
 
 
 @njit(**CHUNK)
-def _solve_spd(A, rhs, b):
-    """Solve ``A[:b, :b] z = rhs[:b]`` in place (``rhs`` becomes ``z``) by Cholesky;
-    False (``rhs`` unusable) when ``A`` is not numerically positive definite."""
-    for k in range(b):
-        s = A[k, k]
-        for t in range(k):
-            s -= A[k, t] * A[k, t]
-        if not s > 1e-300:
-            return False
-        s = np.sqrt(s)
-        A[k, k] = s
-        for r in range(k + 1, b):
-            v = A[r, k]
-            for t in range(k):
-                v -= A[r, t] * A[k, t]
-            A[r, k] = v / s
-    for k in range(b):
-        v = rhs[k]
-        for t in range(k):
-            v -= A[k, t] * rhs[t]
-        rhs[k] = v / A[k, k]
-    for k in range(b - 1, -1, -1):
-        v = rhs[k]
-        for t in range(k + 1, b):
-            v -= A[t, k] * rhs[t]
-        rhs[k] = v / A[k, k]
-    return True
+def _woodbury_row(other, indices, targets, confidence, lo, n, weight, diag, track, gathered,
+                  T, K, rhs, z, x, pred):
+    """Set ``x`` to the row's exact minimiser over all ``d`` columns.
+
+    With ``T = C^(1/2) Y D^(-1/2)`` and ``K = I + T T^T`` (``n x n``),
+    ``x = D^(-1/2) (u - T^T K^(-1) T u)`` where ``u = D^(-1/2) Y^T (c a)``;
+    needs ``C >= 0`` and ``D > 0``. The entries' predictions go to ``pred``
+    when ``track`` is set."""
+    d = other.shape[1]
+    Y = gathered[:n * d].reshape((n, d))
+    for t in range(d):
+        z[t] = 0.0
+    for q in range(n):
+        e = lo + q
+        if q + GATHER_AHEAD < n:
+            prefetch_row(other, indices[e + GATHER_AHEAD], d)
+        j = indices[e]
+        rq = np.float64(confidence[e]) * np.float64(targets[e])
+        for t in range(d):
+            y = other[j, t]
+            Y[q, t] = y
+            z[t] += rq * np.float64(y)
+    for t in range(d):
+        x[t] = 1.0 / np.sqrt(diag[t])  # D^(-1/2) until the end
+        z[t] *= x[t]
+    for q in range(n):
+        root = np.sqrt(weight[q])
+        gq = 0.0
+        for t in range(d):
+            v = root * np.float64(Y[q, t]) * x[t]
+            T[q, t] = v
+            gq += v * z[t]
+        rhs[q] = gq
+    identity_plus_gram(T, n, d, K)
+    cholesky_solve_spd(K, rhs, n)
+    for q in range(n):
+        gq = rhs[q]
+        for t in range(d):
+            z[t] -= gq * T[q, t]
+    for t in range(d):
+        x[t] *= z[t]
+    if track:
+        for q in range(n):
+            s = 0.0
+            for t in range(d):
+                s += np.float64(Y[q, t]) * x[t]
+            pred[q] = s
+
+
+@njit(**CHUNK)
+def _sweep_row(other, indices, targets, confidence, lo, n, b_max, weight, diag, tile_columns,
+               line, gathered, weighted, update, A, rhs, kept, z, x, pred):
+    """One sweep of exact block updates of ``x`` (blocks of ``b_max`` columns),
+    keeping the entries' predictions in ``pred``."""
+    d = other.shape[1]
+    for q in range(n):
+        e = lo + q
+        if q + GATHER_AHEAD < n:
+            prefetch_row(other, indices[e + GATHER_AHEAD], d)
+        j = indices[e]
+        s = 0.0
+        for t in range(d):
+            s += np.float64(other[j, t]) * x[t]
+        pred[q] = s
+    for first in range(0, d, b_max):
+        b = min(b_max, d - first)
+        Y = gathered[:n * b].reshape((n, b))
+        for r in range(b):
+            z[r] = 0.0
+        for q in range(n):
+            e = lo + q
+            if q + GATHER_AHEAD < n:
+                ahead = indices[e + GATHER_AHEAD]
+                for t in range(first, first + b, line):
+                    prefetch(other, (ahead, t))
+                prefetch(other, (ahead, first + b - 1))
+            j = indices[e]
+            partial = 0.0
+            for r in range(b):
+                y = other[j, first + r]
+                Y[q, r] = y
+                partial += np.float64(y) * x[first + r]
+            kept[q] = partial
+            rq = (np.float64(confidence[e]) * np.float64(targets[e])
+                  - weight[q] * (pred[q] - partial))
+            for r in range(b):
+                z[r] += rq * np.float64(Y[q, r])
+        for r in range(b):
+            for t in range(r, b):
+                A[r, t] = 0.0
+            A[r, r] = diag[first + r]
+        # the rank-n update in the factors' dtype, summed into A per
+        # GATHER_ROWS entries (as the exact solver does)
+        S = update[:b * b].reshape((b, b))
+        for start in range(0, n, GATHER_ROWS):
+            count = min(GATHER_ROWS, n - start)
+            Yc = gathered[start * b:(start + count) * b].reshape((count, b))
+            WY = weighted[:count * b].reshape((count, b))
+            for q in range(count):
+                wq = weight[start + q]
+                for r in range(b):
+                    WY[q, r] = wq * Yc[q, r]
+            if b % tile_columns == 0:
+                for r0 in range(0, b, TILE_ROWS):  # tiles on or above the diagonal
+                    for c0 in range(r0 // tile_columns * tile_columns, b, tile_columns):
+                        gram_tile(S, WY, Yc, count, r0, c0, TILE_ROWS, TILE_VECTORS)
+            else:
+                for r in range(b):
+                    for t in range(r, b):
+                        S[r, t] = 0.0
+                for q in range(count):
+                    for r in range(b):
+                        wyr = WY[q, r]
+                        for t in range(r, b):
+                            S[r, t] += wyr * Yc[q, t]
+            for r in range(b):
+                for t in range(r, b):
+                    A[r, t] += S[r, t]
+        cholesky_solve_upper(A, z, b)
+        for q in range(n):
+            fit = 0.0
+            for r in range(b):
+                fit += np.float64(Y[q, r]) * z[r]
+            pred[q] += fit - kept[q]
+        for r in range(b):
+            x[first + r] = z[r]

@@ -124,3 +124,37 @@ def cholesky_solve_spd(K, b, size):
         for t in range(k + one, n):
             s -= K[k, t] * b[t]
         b[k] = s / K[k, k]
+
+
+@njit(**SERIAL)
+def identity_plus_gram(T, n, d, K):
+    """The upper triangle of ``K = I + T T^T`` for the leading ``n x d`` block of ``T``.
+
+    Each row of ``T`` is taken against four at a time, so one load of it
+    feeds four multiply-adds.
+    """
+    for p in range(n):
+        q = p
+        while q + 4 <= n:
+            k0 = 0.0
+            k1 = 0.0
+            k2 = 0.0
+            k3 = 0.0
+            for t in range(d):
+                tp = T[p, t]
+                k0 += T[q, t] * tp
+                k1 += T[q + 1, t] * tp
+                k2 += T[q + 2, t] * tp
+                k3 += T[q + 3, t] * tp
+            K[p, q] = k0
+            K[p, q + 1] = k1
+            K[p, q + 2] = k2
+            K[p, q + 3] = k3
+            q += 4
+        while q < n:
+            k0 = 0.0
+            for t in range(d):
+                k0 += T[q, t] * T[p, t]
+            K[p, q] = k0
+            q += 1
+        K[p, p] += 1.0

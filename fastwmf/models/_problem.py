@@ -13,6 +13,10 @@ from ..kernels.block import half_step_block
 from ..kernels.gramian import weighted_gramian
 from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
 from ..kernels.loss import observed_loss, weighted_squared_norm
+from ._basis import SharedBasis
+
+#: Solvers that keep both factor matrices in the fixed side's eigenbasis.
+ROTATING_SOLVERS = ("cg", "block")
 
 
 @dataclass
@@ -228,10 +232,10 @@ class Problem:
               gramian=None, track_observed=False, block_size=None):
         """Run one half-step: update ``out`` (rows of ``side``) given ``other``.
 
-        With a :class:`~._basis.SharedBasis` the CG solver first rotates
-        ``other`` and ``out`` into the eigenbasis of ``other``'s Gramian and
-        leaves them there (``basis`` records it); without one, or with the
-        exact solver, the factors end in the basis they came in.
+        With a :class:`~._basis.SharedBasis` the CG and block solvers first
+        rotate ``other`` and ``out`` into the eigenbasis of ``other``'s
+        Gramian and leave them there (``basis`` records it); without one, or
+        with the exact solver, the factors end in the basis they came in.
 
         Parameters
         ----------
@@ -249,10 +253,15 @@ class Problem:
         """
         G = self.gramian(other, other_side) if gramian is None else gramian
         if solver == "block":
-            return half_step_block(
-                side.indptr, side.indices, side.targets, side.confidence, other, G, self.w0,
-                side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
+            rotation = SharedBasis() if basis is None else basis
+            eigenvalues = rotation.diagonalise(G, other, out)
+            sums = half_step_block(
+                side.indptr, side.indices, side.targets, side.confidence, other, eigenvalues,
+                self.w0, side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
                 block_size, out, track_observed=track_observed, row_order=side.row_order)
+            if basis is None:
+                rotation.restore(other, out)
+            return sums
         if basis is not None and solver == "cg":
             eigenvalues = basis.diagonalise(G, other, out)
             return half_step_cg_eigenbasis(
@@ -316,7 +325,7 @@ class Problem:
                 "regularization or use dtype='float64'")
         if not with_loss:
             return None, None
-        if basis is not None and solver == "cg":  # U was rotated with V since its Gramian
+        if basis is not None and solver in ROTATING_SOLVERS:  # U was rotated with V since its Gramian
             step = basis.last_step
             user_gramian = step.T @ user_gramian @ step
         item_gramian = self.gramian(V, items)
