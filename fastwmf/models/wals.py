@@ -81,11 +81,16 @@ class WALS(Growth, FactorModel):
         solver's own distance from convergence at the default iterations, in
         less time per iteration (figures: benchmarks/README.md, "Default
         solver").
-        ``"block"`` is the subspace solver of iALS++ (Rendle et al. 2021): one
-        sweep per half-step over blocks of ``block_size`` columns, each block
-        solved exactly with the others fixed (:mod:`fastwmf.kernels.block`),
-        ``O(nnz d b + (m + n) d b^2)`` per iteration; ``block_size = factors``
-        is the exact solver.
+        ``"block"`` is the subspace solver of iALS++ (Rendle et al. 2021), in
+        the Gramian's eigenbasis like CG: one sweep per half-step over blocks
+        of ``block_size`` columns, each block solved exactly with the others
+        fixed, ``O(nnz d b + (m + n) d b^2)`` per iteration; a row with at
+        most ``block_size`` entries is solved exactly instead, through the
+        Woodbury identity (:mod:`fastwmf.kernels.block`). ``block_size =
+        factors`` is the exact solver. It converges like the exact solver per
+        iteration but costs more per iteration than CG at every ``factors``
+        measured, so CG stays the default (benchmarks/README.md, "Block
+        solver").
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step, for ``solver="cg"``.
     confidence : {None, "linear", "log"}, default None
