@@ -31,14 +31,24 @@ def timed_fit(X, threads, **params):
     return [(t - started, loss) for t, loss in marks]
 
 
-def main():
+def parse_args():
+    """``factors`` (widths), ``size`` and ``block`` from the command line."""
     parser = argparse.ArgumentParser()
     parser.add_argument("factors", type=int, nargs="*", default=[256])
     parser.add_argument("--size", choices=("serving", "large"), default="serving")
     parser.add_argument("--block", type=int, default=64)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def bench_input(size):
+    """The matrix of ``--size``: ``harness.SERVING`` or the large generator case."""
+    return harness.serving_matrix() if size == "serving" else harness.bench_matrix("large")
+
+
+def main():
+    args = parse_args()
     threads = harness.bench_threads()
-    X = harness.serving_matrix() if args.size == "serving" else harness.bench_matrix("large")
+    X = bench_input(args.size)
     for d in args.factors:
         warm = X[:2000]
         fastwmf.WALS(factors=d, iterations=1, num_threads=threads).fit(warm)

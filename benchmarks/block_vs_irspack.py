@@ -12,12 +12,12 @@ drop out); medians of three. Needs ``irspack`` (the ``peers`` extra); without
 it the script says so and exits.
 """
 
-import argparse
 import statistics
 import time
 
 import fastwmf
 import harness
+from block_solver import bench_input, parse_args
 
 EPOCHS = 3
 
@@ -36,19 +36,14 @@ def epoch_seconds(make_fit):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("factors", type=int, nargs="*", default=[256])
-    parser.add_argument("--size", choices=("serving", "large"), default="serving")
-    parser.add_argument("--block", type=int, default=64)
-    args = parser.parse_args()
+    args = parse_args()
     try:
         from irspack import IALSRecommender
     except ImportError:
         print("irspack is not installed (pip install 'fastwmf[peers]'); nothing to compare")
         return
     threads = harness.bench_threads()
-    X = harness.serving_matrix() if args.size == "serving" else harness.bench_matrix("large")
-    X = X.tocsr().astype("float32")
+    X = bench_input(args.size).tocsr().astype("float32")
     for d in args.factors:
         def ours(epochs):
             return lambda: fastwmf.WALS(

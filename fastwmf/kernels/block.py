@@ -93,7 +93,7 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, lam, w0, 
     short = max(min(longest, b_max), 1)
     pred = np.empty(longest)
     weight = np.empty(longest)
-    rhs = np.empty(longest)
+    rhs = np.empty(short)
     kept = np.empty(longest)
     gathered = np.empty(max(longest * b_max, short * d), other.dtype)
     weighted = np.empty(min(longest, GATHER_ROWS) * b_max, other.dtype)
@@ -129,7 +129,7 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, lam, w0, 
                           gathered, T, K, rhs, z, x, pred)
         else:
             _sweep_row(other, indices, targets, confidence, lo, n, b_max, weight, diag,
-                       tile_columns, line, gathered, weighted, update, system, rhs, kept,
+                       tile_columns, line, gathered, weighted, update, system, kept,
                        z, x, pred)
         norm = 0.0
         for t in range(d):
@@ -201,7 +201,7 @@ def _woodbury_row(other, indices, targets, confidence, lo, n, weight, diag, trac
 
 @njit(**CHUNK)
 def _sweep_row(other, indices, targets, confidence, lo, n, b_max, weight, diag, tile_columns,
-               line, gathered, weighted, update, A, rhs, kept, z, x, pred):
+               line, gathered, weighted, update, A, kept, z, x, pred):
     """One sweep of exact block updates of ``x`` (blocks of ``b_max`` columns),
     keeping the entries' predictions in ``pred``."""
     d = other.shape[1]
