@@ -23,7 +23,7 @@ import fastwmf.models._problem as problem
 import harness
 from fastwmf.kernels.block import half_step_block
 
-OUT = 12  # position of ``out`` among half_step_block's arguments
+OUT = 6  # position of ``out`` among half_step_block's arguments
 
 
 def captured_half_steps(X, d, b, threads):

@@ -304,9 +304,9 @@ def evaluate(model: FittedFactors, train: InteractionsLike | None, test: Interac
                 out = np.empty((len(batch), len(kernel_ks), len(RANKING_COLUMNS)))
                 out_relevant = np.empty(len(batch), dtype=np.int64)
                 out_auc = np.empty(len(batch))
-                ranking_metrics(batch, U, V, train_data.indptr, train_data.indices,
-                                test.indptr, test.indices, kernel_ks, want_auc, out,
-                                out_relevant, out_auc, covered)
+                ranking_metrics(batch, U, V, (train_data.indptr, train_data.indices),
+                                (test.indptr, test.indices), kernel_ks, want_auc,
+                                (out, out_relevant, out_auc, covered))
                 totals += out.sum(axis=0)
                 defined = ~np.isnan(out_auc)
                 auc_total += float(out_auc[defined].sum())

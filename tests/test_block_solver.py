@@ -5,6 +5,7 @@ import pytest
 
 import fastwmf
 from fastwmf._threading import uniform_chunks
+from fastwmf.kernels.als import HalfStepRows
 from fastwmf.kernels.block import half_step_block
 
 from . import naive
@@ -54,8 +55,9 @@ def test_one_sweep_is_block_coordinate_descent(d, b, w0):
     W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
     A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
     out = X0.copy()
-    sums = half_step_block(X.indptr.astype(np.int64), X.indices, X.data, conf, Y, lam, w0, p,
-                           q, reg, uniform_chunks(m), b, out, track_observed=True)
+    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data, conf, p, reg,
+                        uniform_chunks(m))
+    sums = half_step_block(rows, Y, lam, w0, q, b, out, track_observed=True)
     observed = np.split(X.indices, X.indptr[1:-1])
     expected = reference_sweep(W, A, Y, reg, X0, b, observed, w0 * np.outer(p, q))
     np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)

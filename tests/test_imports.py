@@ -1,5 +1,6 @@
-"""The package's imports point one way: no module imports, even inside a
-function or for type checking only, a module that imports it back."""
+"""The package's shape: imports point one way (no module imports, even inside a
+function or for type checking only, a module that imports it back), and
+kernels take few arguments."""
 
 import ast
 import pathlib
@@ -122,3 +123,24 @@ def test_imports_point_down_the_layers():
     upward = [(a, b) for a, targets in import_graph().items() for b in targets
               if _layer(b) < _layer(a)]
     assert upward == []
+
+
+#: Most arguments a function under ``kernels/`` may take (issue 21's narrow
+#: contracts: group arrays and scalars into records instead).
+MAX_KERNEL_ARGUMENTS = 12
+
+
+def _argument_counts(folder):
+    for path in sorted(folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                args = node.args
+                count = len(args.posonlyargs) + len(args.args) + len(args.kwonlyargs)
+                yield f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}", count
+
+
+def test_kernels_take_at_most_a_dozen_arguments():
+    counts = dict(_argument_counts(PACKAGE / "kernels"))
+    assert counts, "no kernel functions found"
+    wide = {name: n for name, n in counts.items() if n > MAX_KERNEL_ARGUMENTS}
+    assert not wide, f"kernels with more than {MAX_KERNEL_ARGUMENTS} arguments: {wide}"

@@ -13,7 +13,7 @@ def _kernels(size):
 
     @njit
     def call_update(U, V, i, j, keep_u, take_u, keep_v, take_v):
-        head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, size)
+        head_update(U, V, i, j, (keep_u, take_u, keep_v, take_v), size)
 
     return call_sums, call_update
 
@@ -29,7 +29,8 @@ def test_head_sums_and_update_match_numpy(dtype, size):
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got, (u @ v, u @ u, v @ v), rtol=rtol)
     U2, V2 = U.copy(), V.copy()
-    call_update(U2, V2, np.uint64(4), 2, 0.9, 0.25, 0.8, -0.5)
+    # a heterogeneous tuple (float32 and float64 coefficients) is cast to the dtype
+    call_update(U2, V2, np.uint64(4), 2, np.float32(0.9), 0.25, 0.8, -0.5)
     want_u, want_v = U.copy(), V.copy()
     want_u[4, :size] = 0.9 * U[4, :size] + 0.25 * V[2, :size]
     want_v[2, :size] = 0.8 * V[2, :size] - 0.5 * U[4, :size]
@@ -70,7 +71,7 @@ def test_split_update_matches_numpy(dtype, size, head):
     @njit
     def call(U, V, i, j, coefficients):
         a, b, c, d, e, f, g, h = coefficients
-        split_update(U, V, i, j, a, b, c, d, e, f, g, h, size, head)
+        split_update(U, V, i, j, (a, b, c, d), (e, f, g, h), size, head)
 
     rng = np.random.default_rng(1)
     U = rng.standard_normal((4, size + 4)).astype(dtype)
@@ -92,7 +93,21 @@ def test_split_update_matches_numpy(dtype, size, head):
 def test_split_update_needs_a_head_inside_the_row():
     @njit
     def whole_row(U):
-        split_update(U, U, 0, 0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 8, 8)
+        split_update(U, U, 0, 0, (1.0, 0.0, 1.0, 0.0), (1.0, 0.0, 1.0, 0.0), 8, 8)
 
     with pytest.raises(TypingError):
         whole_row(np.ones((2, 8)))
+
+
+def test_row_updates_take_four_float_coefficients():
+    @njit
+    def three(U):
+        head_update(U, U, 0, 0, (1.0, 0.0, 1.0), 8)
+
+    @njit
+    def integers(U):
+        split_update(U, U, 0, 0, (1, 0, 1, 0), (1.0, 0.0, 1.0, 0.0), 8, 4)
+
+    for call in (three, integers):
+        with pytest.raises(TypingError):
+            call(np.ones((2, 8)))

@@ -1,5 +1,7 @@
 """Kernels compiled per factor count agree with the generic kernel and with numpy."""
 
+from typing import NamedTuple
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -9,6 +11,24 @@ from fastwmf.kernels import als
 from fastwmf.kernels.specialise import exact_width, kernel_width
 
 from .naive import conjugate_gradient
+
+
+class RowProblem(NamedTuple):
+    """A half-step's inputs: the rows, the fixed factors, their Gramian, w0, q."""
+
+    rows: als.HalfStepRows
+    other: np.ndarray
+    G: np.ndarray
+    w0: float
+    q: np.ndarray
+
+    def fixed(self):
+        """The arguments between ``rows`` and the solver's own (other, G, w0, q)."""
+        return self.other, self.G, self.w0, self.q
+
+    @property
+    def n_rows(self):
+        return len(self.rows.indptr) - 1
 
 
 def _row_problem(d, dtype, seed=0, m=60, n=40):
@@ -25,45 +45,53 @@ def _row_problem(d, dtype, seed=0, m=60, n=40):
     other = rng.standard_normal((n, d)).astype(dtype)
     col_weights = rng.random(n) + 0.5
     G = (other.astype(np.float64) * col_weights[:, None]).T @ other.astype(np.float64)
-    args = (indptr, X.indices.astype(np.int32), X.data.astype(dtype),
-            (1.0 + 2.0 * X.data).astype(dtype), other, G, 0.7, rng.random(m) + 0.5,
-            col_weights, np.full(m, 0.3), row_chunks(indptr, 4.0, min_work=0))
+    targets, conf = X.data.astype(dtype), (1.0 + 2.0 * X.data).astype(dtype)
+    row_weights = rng.random(m) + 0.5
+    rows = als.HalfStepRows(indptr, X.indices.astype(np.int32), targets, conf, row_weights,
+                            np.full(m, 0.3), row_chunks(indptr, 4.0, min_work=0))
     start = rng.standard_normal((m, d)).astype(dtype)
-    return args, start
+    return RowProblem(rows, other, G, 0.7, col_weights), start
 
 
-def _dense_cg(args, start, steps):
-    """Plain numpy CG on each row's dense normal equations."""
-    indptr, indices, targets, conf, other, G, w0, p, q, reg, _ = args
+def _dense_normal_equations(problem):
+    """Each row's dense ``(A, b)``, by numpy."""
+    rows, (other, G, w0, q) = problem.rows, problem.fixed()
     Y = other.astype(np.float64)
+    for i in range(problem.n_rows):
+        sl = slice(rows.indptr[i], rows.indptr[i + 1])
+        j = rows.indices[sl]
+        c, a = rows.confidence[sl].astype(np.float64), rows.targets[sl].astype(np.float64)
+        wi = w0 * rows.row_weights[i]
+        A = wi * G + rows.row_reg[i] * np.eye(Y.shape[1]) + (Y[j].T * (c - wi * q[j])) @ Y[j]
+        yield A, Y[j].T @ (c * a)
+
+
+def _dense_cg(problem, start, steps):
+    """Plain numpy CG on each row's dense normal equations."""
     out = start.astype(np.float64).copy()
-    for i in range(len(indptr) - 1):
-        sl = slice(indptr[i], indptr[i + 1])
-        j, c, a = indices[sl], conf[sl].astype(np.float64), targets[sl].astype(np.float64)
-        wi = w0 * p[i]
-        A = wi * G + reg[i] * np.eye(Y.shape[1]) + (Y[j].T * (c - wi * q[j])) @ Y[j]
-        out[i] = conjugate_gradient(A, Y[j].T @ (c * a), out[i], steps)
+    for i, (A, b) in enumerate(_dense_normal_equations(problem)):
+        out[i] = conjugate_gradient(A, b, out[i], steps)
     return out
 
 
-def _reference_sums(args, solved):
+def _reference_sums(problem, solved):
     """``(observed part, penalty, sum of squares)`` of the solved rows, by numpy."""
-    indptr, indices, targets, conf, other, _, w0, p, q, reg = args[:10]
+    rows, (other, _, w0, q) = problem.rows, problem.fixed()
     X = solved.astype(np.float64)
     Y = other.astype(np.float64)
-    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-    pred = np.einsum("ed,ed->e", X[rows], Y[indices])
-    err = targets.astype(np.float64) - pred
-    observed = np.sum(conf * err ** 2 - w0 * p[rows] * q[indices] * pred ** 2)
+    owner = np.repeat(np.arange(problem.n_rows), np.diff(rows.indptr))
+    pred = np.einsum("ed,ed->e", X[owner], Y[rows.indices])
+    err = rows.targets.astype(np.float64) - pred
+    observed = np.sum(rows.confidence * err ** 2
+                      - w0 * rows.row_weights[owner] * q[rows.indices] * pred ** 2)
     norms = np.sum(X ** 2, axis=1)
-    return np.array([observed, np.sum(reg * norms), np.sum(norms)])
+    return np.array([observed, np.sum(rows.row_reg * norms), np.sum(norms)])
 
 
 @pytest.mark.parametrize("d", [5, 13, 264])
 def test_cg_kernel_variants_match_numpy(d):
-    args, start = _row_problem(d, np.float64, seed=d)
-    expected = _dense_cg(args, start, 3)
-    G = args[5]
+    problem, start = _row_problem(d, np.float64, seed=d)
+    expected = _dense_cg(problem, start, 3)
     width = kernel_width(d)
     # a gather limit of 5 streams long rows in blocks of one 4-row group and one row
     variants = {"public": None, "streamed": (width, 5)}
@@ -72,29 +100,30 @@ def test_cg_kernel_variants_match_numpy(d):
     for name, key in variants.items():
         out = start.copy()
         if key is None:
-            sums = als.half_step_cg(*args, 3, out, track_observed=True)
+            sums = als.half_step_cg(problem.rows, *problem.fixed(), 3, out, track_observed=True)
         else:
-            values, _, rotation = als.gramian_eigenbasis(G, 0)
+            values, _, rotation = als.gramian_eigenbasis(problem.G, 0)
             rotated_out = out @ rotation
-            sums = als.half_step_cg_eigenbasis(*args[:4], args[4] @ rotation, values,
-                                               *args[6:], 3, rotated_out, gather_limit=key[1],
-                                               width=key[0], track_observed=True)
+            sums = als.half_step_cg_eigenbasis(
+                problem.rows, problem.other @ rotation, values, problem.w0, problem.q, 3,
+                rotated_out, gather_limit=key[1], width=key[0], track_observed=True)
             out = rotated_out @ rotation.T
         np.testing.assert_allclose(out, expected, rtol=1e-9, atol=1e-9, err_msg=name)
         # the sums tracked through the CG steps are those of the rows stored
-        np.testing.assert_allclose(sums, _reference_sums(args, out), rtol=1e-9, err_msg=name)
-    untracked = als.half_step_cg(*args, 3, start.copy())
+        np.testing.assert_allclose(sums, _reference_sums(problem, out), rtol=1e-9,
+                                   err_msg=name)
+    untracked = als.half_step_cg(problem.rows, *problem.fixed(), 3, start.copy())
     assert untracked.observed == 0.0 and untracked.penalty > 0.0
 
 
 @pytest.mark.parametrize("d", [7, 64])
 def test_cg_kernel_float32_tracks_float64(d):
-    args64, start = _row_problem(d, np.float64, seed=3)
-    args32, _ = _row_problem(d, np.float32, seed=3)
+    problem64, start = _row_problem(d, np.float64, seed=3)
+    problem32, _ = _row_problem(d, np.float32, seed=3)
     a = start.copy()
     b = start.astype(np.float32)
-    als.half_step_cg(*args64, 3, a)
-    als.half_step_cg(*args32, 3, b)
+    als.half_step_cg(problem64.rows, *problem64.fixed(), 3, a)
+    als.half_step_cg(problem32.rows, *problem32.fixed(), 3, b)
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
 
 
@@ -104,29 +133,22 @@ def test_kernel_width_rounds_up_and_falls_back():
     assert [exact_width(d) for d in (8, 9, 64, 100, 264)] == [8, 0, 64, 0, 0]
 
 
-def _dense_exact(args):
+def _dense_exact(problem):
     """Each row's dense normal equations solved by numpy."""
-    indptr, indices, targets, conf, other, G, w0, p, q, reg, _ = args
-    Y = other.astype(np.float64)
-    out = np.empty((len(indptr) - 1, Y.shape[1]))
-    for i in range(len(indptr) - 1):
-        sl = slice(indptr[i], indptr[i + 1])
-        j, c, a = indices[sl], conf[sl].astype(np.float64), targets[sl].astype(np.float64)
-        wi = w0 * p[i]
-        A = wi * G + reg[i] * np.eye(Y.shape[1]) + (Y[j].T * (c - wi * q[j])) @ Y[j]
-        out[i] = np.linalg.solve(A, Y[j].T @ (c * a))
-    return out
+    return np.array([np.linalg.solve(A, b) for A, b in _dense_normal_equations(problem)])
 
 
-def _exact_variant(args, width, gather_limit, woodbury_limit, out):
+def _exact_variant(problem, width, gather_limit, woodbury_limit, out):
     """Run the exact kernel of one width with the given gather and Woodbury limits."""
-    values, basis, rotation = als.gramian_eigenbasis(args[5], width)
-    rotated = args[4] @ rotation.astype(args[4].dtype)
-    kernel = als._exact_kernel(width, args[4].dtype.type)
-    sums = np.zeros((len(args[10]) - 1, 3))
-    for c in range(len(args[10]) - 1):
-        kernel(c, args[0][:-1], args[0][1:], *args[1:4], rotated, values, basis, *args[6:],
-               gather_limit, woodbury_limit, True, sums, out)
+    values, basis, rotation = als.gramian_eigenbasis(problem.G, width)
+    rotated = problem.other @ rotation.astype(problem.other.dtype)
+    kernel = als._exact_kernel(width, problem.other.dtype.type)
+    entries, weights = als.chunk_records(problem.rows, problem.w0, problem.q)
+    chunks = len(problem.rows.chunk_bounds) - 1
+    sums = np.zeros((chunks, 3))
+    for c in range(chunks):
+        kernel(c, entries, rotated, values, basis, weights,
+               (gather_limit, woodbury_limit, True), sums, out)
     return sums.sum(axis=0)
 
 
@@ -144,65 +166,68 @@ def test_exact_kernel_variants_match_numpy(d, w0):
     # direct route whatever their length); with w0 = 0.2 every weight is positive.
     # d = 5 builds the width-8 kernel, d = 264 the generic one (both sum the
     # direct route in Gram tiles).
-    args, _ = _row_problem(d, np.float64, seed=d)
-    args = args[:6] + (w0,) + args[7:]
-    expected = _dense_exact(args)
+    problem, _ = _row_problem(d, np.float64, seed=d)
+    problem = problem._replace(w0=w0)
+    expected = _dense_exact(problem)
     width = kernel_width(d)
     variants = {"public": None, "direct, streamed": DIRECT_STREAMED,
                 "Woodbury where allowed": WOODBURY_EVERYWHERE}
     for name, key in variants.items():
         out = np.zeros_like(expected)
         if key is None:
-            sums = als.half_step_cholesky(*args, out, track_observed=True)
+            sums = als.half_step_cholesky(problem.rows, *problem.fixed(), out,
+                                          track_observed=True)
         else:
-            sums = _exact_variant(args, width, *key, out)
+            sums = _exact_variant(problem, width, *key, out)
         np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10, err_msg=name)
-        np.testing.assert_allclose(sums, _reference_sums(args, out), rtol=1e-8, err_msg=name)
+        np.testing.assert_allclose(sums, _reference_sums(problem, out), rtol=1e-8,
+                                   err_msg=name)
 
 
 def test_exact_generic_kernel_without_whole_gram_tiles_sums_with_blas():
     # d = 262 is not a whole number of float64 registers: the direct route's
     # rank-n update falls back to one BLAS product (the d = 264 build above)
-    args, _ = _row_problem(262, np.float64, seed=2)
-    expected = _dense_exact(args)
+    problem, _ = _row_problem(262, np.float64, seed=2)
+    expected = _dense_exact(problem)
     out = np.zeros_like(expected)
-    _exact_variant(args, kernel_width(262), *DIRECT_STREAMED, out)
+    _exact_variant(problem, kernel_width(262), *DIRECT_STREAMED, out)
     np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
 
 
 def test_exact_kernel_routes_agree_on_singular_gramians():
     # 6 columns and d = 8 make G singular; with lam = 0 the direct route's pivot
     # safeguard handles the null space, and Woodbury must stand aside (D has zeros)
-    args, _ = _row_problem(8, np.float64, seed=5, n=6)
-    reg = np.zeros(len(args[0]) - 1)
-    for problem in (args, args[:9] + (reg,) + args[10:]):
-        a = np.zeros((len(args[0]) - 1, 8))
+    problem, _ = _row_problem(8, np.float64, seed=5, n=6)
+    unregularised = problem._replace(
+        rows=problem.rows._replace(row_reg=np.zeros(problem.n_rows)))
+    for variant in (problem, unregularised):
+        a = np.zeros((problem.n_rows, 8))
         b = np.zeros_like(a)
-        _exact_variant(problem, 8, *DIRECT_STREAMED, a)
-        _exact_variant(problem, 8, *WOODBURY_EVERYWHERE, b)
+        _exact_variant(variant, 8, *DIRECT_STREAMED, a)
+        _exact_variant(variant, 8, *WOODBURY_EVERYWHERE, b)
         assert np.isfinite(a).all()
         np.testing.assert_allclose(b, a, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("d", [7, 64])
 def test_exact_kernel_float32_tracks_float64(d):
-    args64, _ = _row_problem(d, np.float64, seed=4)
-    args32, _ = _row_problem(d, np.float32, seed=4)
-    a = np.zeros((len(args64[0]) - 1, d))
-    b = np.zeros((len(args64[0]) - 1, d), np.float32)
-    als.half_step_cholesky(*args64, a)
-    als.half_step_cholesky(*args32, b)
+    problem64, _ = _row_problem(d, np.float64, seed=4)
+    problem32, _ = _row_problem(d, np.float32, seed=4)
+    a = np.zeros((problem64.n_rows, d))
+    b = np.zeros((problem64.n_rows, d), np.float32)
+    als.half_step_cholesky(problem64.rows, *problem64.fixed(), a)
+    als.half_step_cholesky(problem32.rows, *problem32.fixed(), b)
     assert np.abs(a - b).max() <= 1e-4 * np.abs(a).max()
 
 
 def test_exact_half_step_in_place_rotation_restores_other():
-    args, _ = _row_problem(13, np.float32, seed=6)
-    other = args[4].copy()
-    a = np.zeros((len(args[0]) - 1, 13), np.float32)
+    problem, _ = _row_problem(13, np.float32, seed=6)
+    other = problem.other.copy()
+    a = np.zeros((problem.n_rows, 13), np.float32)
     b = np.zeros_like(a)
-    als.half_step_cholesky(*args, a)
-    als.half_step_cholesky(*args, b, overwrite_other=True)
-    np.testing.assert_allclose(args[4], other, rtol=0, atol=1e-6 * np.abs(other).max())
+    als.half_step_cholesky(problem.rows, *problem.fixed(), a)
+    als.half_step_cholesky(problem.rows, *problem.fixed(), b, overwrite_other=True)
+    np.testing.assert_allclose(problem.other, other, rtol=0, atol=1e-6 * np.abs(other).max())
     np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6 * np.abs(a).max())
 
 

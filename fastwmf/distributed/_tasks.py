@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from .._threading import blas_controller, max_threads, row_chunks, uniform_chunks
 from .._validation import check_interactions
-from ..kernels.als import half_step_cg, half_step_cholesky
+from ..kernels.als import HalfStepRows, half_step_cg, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss, weighted_squared_norm
 from ..models._problem import frequency_scaled_regularization
@@ -415,15 +415,16 @@ def _solve(block, indices, other, col_weights, gram, prev, params, own_other=Fal
         out = np.zeros((block.n_rows, d), dtype=dtype)
     else:  # warm start; never in place
         out = np.array(_rows(prev), dtype=dtype, order="C", copy=True)
-    args = (block.indptr, indices, block.targets, block.confidence, other, gram,
-            params["w0"], block.row_weights, col_weights, block.row_reg, block.chunks)
+    rows = HalfStepRows(block.indptr, indices, block.targets, block.confidence,
+                        block.row_weights, block.row_reg, block.chunks)
     stats = {}
     with task_threads(params["num_threads"]):
         if params["solver"] == "cholesky":
-            half_step_cholesky(*args, out)
+            half_step_cholesky(rows, other, gram, params["w0"], col_weights, out)
         else:
             # rotated in place only when this task built ``other`` itself
-            half_step_cg(*args, params["cg_steps"], out, overwrite_other=own_other)
+            half_step_cg(rows, other, gram, params["w0"], col_weights, params["cg_steps"], out,
+                         overwrite_other=own_other)
         part = weighted_gramian(out, block.row_weights, block.gram_chunks)
         stats["finite"] = bool(np.isfinite(out).all())
         if params["calculate_loss"]:

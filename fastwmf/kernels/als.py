@@ -79,6 +79,70 @@ class HalfStepSums(NamedTuple):
     squares: float
 
 
+class HalfStepRows(NamedTuple):
+    """The rows a half-step solves: their stored entries in CSR and per-row values.
+
+    Attributes
+    ----------
+    indptr, indices : ndarray
+        CSR structure of the rows (int64 / int32).
+    targets, confidence : ndarray, shape (nnz,)
+        ``a_ij`` and ``c_ij`` aligned with ``indices``.
+    row_weights : ndarray of float64
+        Per-row unobserved weights ``p_i``.
+    row_reg : ndarray of float64
+        ``lam_i`` per row.
+    chunk_bounds : ndarray of int64
+        Row chunks; rows are independent, so the result is thread-count free.
+    row_order : ndarray of int64, optional
+        Solve CSR row ``row_order[k]`` into ``out[k]`` (a renumbering of the
+        rows without a copy of their entries); ``row_weights``, ``row_reg``
+        and ``chunk_bounds`` then follow ``out``'s order. Default: row ``k``
+        into ``out[k]``.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    targets: np.ndarray
+    confidence: np.ndarray
+    row_weights: np.ndarray
+    row_reg: np.ndarray
+    chunk_bounds: np.ndarray
+    row_order: np.ndarray = None
+
+
+class ChunkEntries(NamedTuple):
+    """A chunk kernel's view of the rows (positional: passed as a plain tuple,
+    which Numba dispatches several times faster than a named one): where the
+    ``k``-th row's entries start and end, the entries, and the chunks."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    indices: np.ndarray
+    targets: np.ndarray
+    confidence: np.ndarray
+    chunk_bounds: np.ndarray
+
+
+class ChunkWeights(NamedTuple):
+    """A chunk kernel's weights (positional, as :class:`ChunkEntries`): ``w0``,
+    ``p_i`` per row, ``q_j`` per column and ``lam_i`` per row."""
+
+    w0: float
+    row_weights: np.ndarray
+    col_weights: np.ndarray
+    row_reg: np.ndarray
+
+
+def chunk_records(rows, w0, col_weights):
+    """``(entries, weights)``: plain tuples in the order of :class:`ChunkEntries`
+    and :class:`ChunkWeights` for the chunk kernels of ``rows``
+    (a :class:`HalfStepRows`)."""
+    starts, ends = row_spans(rows.indptr, rows.row_order)
+    entries = (starts, ends, rows.indices, rows.targets, rows.confidence, rows.chunk_bounds)
+    return entries, (float(w0), rows.row_weights, col_weights, rows.row_reg)
+
+
 def _chunk_sums(chunk_bounds):
     """Per-chunk scratch for a kernel's :class:`HalfStepSums`."""
     return np.zeros((max(len(chunk_bounds) - 1, 1), 3))
@@ -100,9 +164,8 @@ def row_spans(indptr, row_order=None):
     return indptr[row_order], indptr[row_order + 1]
 
 
-def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
-                       w0, row_weights, col_weights, row_reg, chunk_bounds, out,
-                       overwrite_other=False, track_observed=False, row_order=None):
+def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
+                       overwrite_other=False, track_observed=False):
     """Exact half-step: solve each row's ``d x d`` normal equations.
 
     The rows are solved in the eigenbasis of the Gramian, ``G = Q diag(lam) Q^T``,
@@ -118,22 +181,16 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
 
     Parameters
     ----------
-    indptr, indices : ndarray
-        CSR structure of the rows being solved (int64 / int32).
-    targets, confidence : ndarray, shape (nnz,)
-        ``a_ij`` and ``c_ij`` aligned with ``indices``.
+    rows : HalfStepRows
+        The rows to solve.
     other : ndarray, shape (n_cols, d)
         The fixed factor matrix ``Y``.
     gramian : ndarray of float64, shape (d, d)
         ``Y^T diag(col_weights) Y``.
     w0 : float
         Unobserved weight.
-    row_weights, col_weights : ndarray of float64
-        Per-row ``p_i`` and per-column ``q_j`` unobserved weights.
-    row_reg : ndarray of float64, shape (n_rows,)
-        ``lam_i`` per row.
-    chunk_bounds : ndarray of int64
-        Row chunks; rows are independent, so the result is thread-count free.
+    col_weights : ndarray of float64
+        Per-column ``q_j`` unobserved weights.
     out : ndarray, shape (n_rows, d)
         Receives the solved rows.
     overwrite_other : bool, default False
@@ -143,11 +200,6 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
         an ``other`` that nothing else reads meanwhile.
     track_observed : bool, default False
         Also sum the observed part of the objective over the solved rows.
-    row_order : ndarray of int64, optional
-        Solve CSR row ``row_order[k]`` into ``out[k]`` (a renumbering of the
-        rows without a copy of their entries); ``row_weights``, ``row_reg``
-        and ``chunk_bounds`` then follow ``out``'s order. Default: row ``k``
-        into ``out[k]``.
 
     Returns
     -------
@@ -161,16 +213,13 @@ def half_step_cholesky(indptr, indices, targets, confidence, other, gramian,
     rotation = rotation.astype(other.dtype)
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     kernel = _exact_kernel(width, other.dtype.type)
-    sums = _chunk_sums(chunk_bounds)
-    limit = woodbury_rows(d)
-    track = bool(track_observed)
+    sums = _chunk_sums(rows.chunk_bounds)
+    limits = (GATHER_ROWS, woodbury_rows(d), bool(track_observed))
+    entries, weights = chunk_records(rows, w0, col_weights)
     try:
-        starts, ends = row_spans(indptr, row_order)
-        run_tasks(lambda c: kernel(c, starts, ends, indices, targets, confidence, rotated,
-                                   eigenvalues, basis, w0, row_weights, col_weights,
-                                   row_reg, chunk_bounds, GATHER_ROWS, limit, track,
+        run_tasks(lambda c: kernel(c, entries, rotated, eigenvalues, basis, weights, limits,
                                    sums, out),
-                  len(chunk_bounds) - 1)
+                  len(rows.chunk_bounds) - 1)
     finally:
         if overwrite_other:
             rotate_rows_parallel(other, np.ascontiguousarray(rotation.T))
@@ -201,11 +250,13 @@ def _exact_kernel(width, float_type):
     """The exact half-step compiled for ``width`` columns (0: any) and one dtype
     (values a closure is cached under).
 
-    ``rotated`` holds the fixed factors in the Gramian's eigenbasis,
-    ``eigenvalues`` its eigenvalues and ``basis`` its eigenvectors as rows;
-    ``gather_limit`` entries are gathered per block of the direct route, and
-    rows of up to ``woodbury_limit`` entries may take the Woodbury route (run
-    time values: every choice shares one build).
+    ``entries`` and ``weights`` are :func:`chunk_records`; ``rotated`` holds
+    the fixed factors in the Gramian's eigenbasis, ``eigenvalues`` its
+    eigenvalues and ``basis`` its eigenvectors as rows; ``limits`` is
+    ``(gather_limit, woodbury_limit, track)``: ``gather_limit`` entries are
+    gathered per block of the direct route, rows of up to ``woodbury_limit``
+    entries may take the Woodbury route (run time values: every choice shares
+    one build), and ``track`` sums the observed loss.
     """
     _KERNEL_KEYS.append(("exact", width, float_type))
     # Gram tiles of TILE_ROWS x two SIMD registers where the width allows (8
@@ -217,9 +268,10 @@ def _exact_kernel(width, float_type):
     tile_columns = tile_vectors * lanes
 
     @njit(**CHUNK)
-    def exact_chunk(c, starts, ends, indices, targets, confidence, rotated, eigenvalues,
-                    basis, w0, row_weights, col_weights, row_reg, chunk_bounds, gather_limit,
-                    woodbury_limit, track, sums, out):
+    def exact_chunk(c, entries, rotated, eigenvalues, basis, weights, limits, sums, out):
+        starts, ends, indices, targets, confidence, chunk_bounds = entries
+        w0, row_weights, col_weights, row_reg = weights
+        gather_limit, woodbury_limit, track = limits
         d = rotated.shape[1]
         D = width if width else d
         longest = longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1])
@@ -381,9 +433,8 @@ def _exact_kernel(width, float_type):
     return exact_chunk
 
 
-def half_step_cg(indptr, indices, targets, confidence, other, gramian,
-                 w0, row_weights, col_weights, row_reg, chunk_bounds,
-                 cg_steps, out, overwrite_other=False, track_observed=False, row_order=None):
+def half_step_cg(rows, other, gramian, w0, col_weights, cg_steps, out, *,
+                 overwrite_other=False, track_observed=False):
     """Inexact half-step: ``cg_steps`` conjugate-gradient steps per row.
 
     Arguments are those of :func:`half_step_cholesky`, plus ``cg_steps``;
@@ -406,20 +457,16 @@ def half_step_cg(indptr, indices, targets, confidence, other, gramian,
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     rotate_rows_parallel(out, rotation)
     try:
-        return half_step_cg_eigenbasis(indptr, indices, targets, confidence, rotated,
-                                       eigenvalues, w0, row_weights, col_weights, row_reg,
-                                       chunk_bounds, cg_steps, out,
-                                       track_observed=track_observed, row_order=row_order)
+        return half_step_cg_eigenbasis(rows, rotated, eigenvalues, w0, col_weights, cg_steps,
+                                       out, track_observed=track_observed)
     finally:
         rotate_rows_parallel(out, back)
         if overwrite_other:
             rotate_rows_parallel(other, back)
 
 
-def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenvalues,
-                            w0, row_weights, col_weights, row_reg, chunk_bounds,
-                            cg_steps, out, gather_limit=GATHER_ROWS, width=None,
-                            track_observed=False, row_order=None):
+def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps, out, *,
+                            gather_limit=GATHER_ROWS, width=None, track_observed=False):
     """:func:`half_step_cg` for factors stored in the eigenbasis of the Gramian.
 
     There ``G = diag(eigenvalues)``, so the system matrix's product costs
@@ -455,29 +502,29 @@ def half_step_cg_eigenbasis(indptr, indices, targets, confidence, other, eigenva
     diagonal = np.zeros(width or d, other.dtype)
     diagonal[:d] = eigenvalues[:d]
     kernel = _cg_kernel(width, other.dtype.type)
-    sums = _chunk_sums(chunk_bounds)
-    track = bool(track_observed)
-    starts, ends = row_spans(indptr, row_order)
-    run_tasks(lambda c: kernel(c, starts, ends, indices, targets, confidence, other, diagonal,
-                               w0, row_weights, col_weights, row_reg, chunk_bounds,
-                               gather_limit, cg_steps, track, sums, out),
-              len(chunk_bounds) - 1)
+    sums = _chunk_sums(rows.chunk_bounds)
+    entries, weights = chunk_records(rows, w0, col_weights)
+    settings = (int(gather_limit), int(cg_steps), bool(track_observed))
+    run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
+              len(rows.chunk_bounds) - 1)
     return _total(sums)
 
 
 @functools.lru_cache(maxsize=None)
 def _cg_kernel(width, float_type):
     """The CG half-step in the Gramian's eigenbasis, compiled for ``width``
-    columns (0: any) and one dtype (values a closure is cached under); rows of
-    up to ``gather_limit`` entries stay gathered across the CG steps (a run
-    time value)."""
+    columns (0: any) and one dtype (values a closure is cached under).
+    ``entries`` and ``weights`` are :func:`chunk_records`, ``settings`` is
+    ``(gather_limit, cg_steps, track)``: rows of up to ``gather_limit``
+    entries stay gathered across the CG steps (a run time value)."""
     _KERNEL_KEYS.append(("cg", width, float_type))
 
     @njit(**CHUNK)
-    def cg_chunk(c, starts, ends, indices, targets, confidence, other, diagonal,
-                 w0, row_weights, col_weights, row_reg, chunk_bounds,
-                 gather_limit, cg_steps, track, sums, out):
+    def cg_chunk(c, entries, other, diagonal, weights, settings, sums, out):
         """Solve the rows of chunk ``c`` and store the chunk's sums in ``sums[c]``."""
+        starts, ends, indices, targets, confidence, chunk_bounds = entries
+        w0, row_weights, col_weights, row_reg = weights
+        gather_limit, cg_steps, track = settings
         d = other.shape[1]
         D = width if width else d
         zero = float_type(0.0)

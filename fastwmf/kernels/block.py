@@ -28,7 +28,7 @@ from .._config import CHUNK
 from .._threading import run_tasks
 from .._hardware import CACHE_LINE_BYTES
 from ._llvm import gram_tile, prefetch, prefetch_row, vector_length
-from .als import GATHER_ROWS, HalfStepSums, row_spans
+from .als import GATHER_ROWS, HalfStepSums, chunk_records
 from .linalg import (PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper,
                      identity_plus_gram)
 from .rowblock import GATHER_AHEAD, longest_span
@@ -38,15 +38,13 @@ TILE_ROWS = 4
 TILE_VECTORS = 2
 
 
-def half_step_block(indptr, indices, targets, confidence, other, eigenvalues, w0,
-                    row_weights, col_weights, row_reg, chunk_bounds, block_size, out,
-                    track_observed=False, row_order=None):
+def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, *,
+                    track_observed=False):
     """One sweep of exact block updates over every row, warm-started from ``out``.
 
     Parameters
     ----------
-    indptr, indices, targets, confidence, w0, row_weights, col_weights, \
-row_reg, chunk_bounds, track_observed, row_order :
+    rows, w0, col_weights, track_observed :
         As in :func:`fastwmf.kernels.als.half_step_cholesky`.
     other : ndarray, shape (n_cols, d)
         The fixed factors ``Y`` in the eigenbasis of their Gramian
@@ -63,29 +61,30 @@ row_reg, chunk_bounds, track_observed, row_order :
     -------
     HalfStepSums
     """
-    sums = np.zeros((max(len(chunk_bounds) - 1, 1), 3))
-    starts, ends = row_spans(indptr, row_order)
+    sums = np.zeros((max(len(rows.chunk_bounds) - 1, 1), 3))
+    entries, weights = chunk_records(rows, w0, col_weights)
     lam = np.ascontiguousarray(eigenvalues[:other.shape[1]], dtype=np.float64)
-    track = bool(track_observed)
-    tile_columns = TILE_VECTORS * vector_length(other.dtype.type)
-    run_tasks(lambda c: _block_chunk(c, starts, ends, indices, targets, confidence, other, lam,
-                                     w0, row_weights, col_weights, row_reg, chunk_bounds,
-                                     block_size, tile_columns, track, sums, out),
-              len(chunk_bounds) - 1)
+    settings = (int(block_size), TILE_VECTORS * vector_length(other.dtype.type),
+                bool(track_observed))
+    run_tasks(lambda c: _block_chunk(c, entries, other, lam, weights, settings, sums, out),
+              len(rows.chunk_bounds) - 1)
     return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
 
 
 @njit(**CHUNK)
-def _block_chunk(c, starts, ends, indices, targets, confidence, other, lam, w0, row_weights,
-                 col_weights, row_reg, chunk_bounds, block_size, tile_columns, track, sums,
-                 out):
+def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     """The rows of chunk ``c``; the chunk's :class:`HalfStepSums` go to ``sums[c]``.
 
-    A row of at most ``b`` entries is one block of all ``d`` columns, solved
-    through the Woodbury identity when its weights allow
-    (:func:`_woodbury_row`); any other row sweeps its blocks
-    (:func:`_sweep_row`). ``tile_columns`` is the width of a register tile in
-    the factors' dtype."""
+    ``entries`` and ``weights`` are :func:`.als.chunk_records`; ``settings`` is
+    ``(block_size, tile_columns, track)``, ``tile_columns`` the width of a
+    register tile in the factors' dtype. A row of at most ``b`` entries is one
+    block of all ``d`` columns, solved through the Woodbury identity when its
+    weights allow (:func:`_woodbury_row`); any other row sweeps its blocks
+    (:func:`_sweep_row`)."""
+    starts, ends, indices, targets, confidence, chunk_bounds = entries
+    w0, row_weights, col_weights, row_reg = weights
+    block_size, tile_columns, track = settings
+    row_entries = (indices, targets, confidence)
     d = other.shape[1]
     b_max = min(block_size, d)
     line = max(CACHE_LINE_BYTES // other.itemsize, 1)
@@ -125,12 +124,11 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, lam, w0, 
             weight[q] = np.float64(confidence[e]) - wi * col_weights[indices[e]]
             nonnegative = nonnegative and weight[q] >= 0.0
         if nonnegative and n <= short and smallest > PIVOT_TOLERANCE * largest:
-            _woodbury_row(other, indices, targets, confidence, lo, n, weight, diag, track,
-                          gathered, T, K, rhs, z, x, pred)
+            _woodbury_row(other, row_entries, lo, n, weight, diag, track,
+                          (gathered, T, K, rhs, z), x, pred)
         else:
-            _sweep_row(other, indices, targets, confidence, lo, n, b_max, weight, diag,
-                       tile_columns, line, gathered, weighted, update, system, kept,
-                       z, x, pred)
+            _sweep_row(other, row_entries, lo, n, b_max, weight, diag, (tile_columns, line),
+                       (gathered, weighted, update, system, kept, z), x, pred)
         norm = 0.0
         for t in range(d):
             out[i, t] = x[t]
@@ -150,14 +148,18 @@ def _block_chunk(c, starts, ends, indices, targets, confidence, other, lam, w0, 
 
 
 @njit(**CHUNK)
-def _woodbury_row(other, indices, targets, confidence, lo, n, weight, diag, track, gathered,
-                  T, K, rhs, z, x, pred):
+def _woodbury_row(other, row_entries, lo, n, weight, diag, track, scratch, x, pred):
     """Set ``x`` to the row's exact minimiser over all ``d`` columns.
+
+    ``row_entries`` is ``(indices, targets, confidence)``, ``scratch``
+    ``(gathered, T, K, rhs, z)``.
 
     With ``T = C^(1/2) Y D^(-1/2)`` and ``K = I + T T^T`` (``n x n``),
     ``x = D^(-1/2) (u - T^T K^(-1) T u)`` where ``u = D^(-1/2) Y^T (c a)``;
     needs ``C >= 0`` and ``D > 0``. The entries' predictions go to ``pred``
     when ``track`` is set."""
+    indices, targets, confidence = row_entries
+    gathered, T, K, rhs, z = scratch
     d = other.shape[1]
     Y = gathered[:n * d].reshape((n, d))
     for t in range(d):
@@ -200,10 +202,14 @@ def _woodbury_row(other, indices, targets, confidence, lo, n, weight, diag, trac
 
 
 @njit(**CHUNK)
-def _sweep_row(other, indices, targets, confidence, lo, n, b_max, weight, diag, tile_columns,
-               line, gathered, weighted, update, A, kept, z, x, pred):
+def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, scratch, x, pred):
     """One sweep of exact block updates of ``x`` (blocks of ``b_max`` columns),
-    keeping the entries' predictions in ``pred``."""
+    keeping the entries' predictions in ``pred``. ``row_entries`` is
+    ``(indices, targets, confidence)``, ``layout`` ``(tile_columns, cache line
+    in elements)``, ``scratch`` ``(gathered, weighted, update, A, kept, z)``."""
+    indices, targets, confidence = row_entries
+    tile_columns, line = layout
+    gathered, weighted, update, A, kept, z = scratch
     d = other.shape[1]
     for q in range(n):
         e = lo + q

@@ -24,9 +24,7 @@ _RELEVANT = 2   # a test item outside train
 _AUC_LINEAR_MAX = 96
 
 
-def ranking_metrics(users, user_factors, item_factors, train_indptr, train_indices,
-                    test_indptr, test_indices, ks, want_auc, out, out_relevant, out_auc,
-                    covered):
+def ranking_metrics(users, user_factors, item_factors, train, test, ks, want_auc, outputs):
     """Per-user ranking metrics at each cut-off in ``ks``, training items excluded.
 
     For user ``u`` the candidates are the items not in its train row, the
@@ -40,40 +38,44 @@ def ranking_metrics(users, user_factors, item_factors, train_indptr, train_indic
     user_factors : ndarray, shape (n_users, d)
     item_factors : ndarray, shape (n_items, d)
         Same dtype as ``user_factors``.
-    train_indptr, train_indices : ndarray of int64, int32
-        CSR rows (sorted, duplicate-free) of the items to exclude per user.
-    test_indptr, test_indices : ndarray of int64, int32
-        CSR rows (sorted, duplicate-free) of the test items per user.
+    train : (ndarray of int64, ndarray of int32)
+        ``(indptr, indices)``: CSR rows (sorted, duplicate-free) of the items
+        to exclude per user.
+    test : (ndarray of int64, ndarray of int32)
+        ``(indptr, indices)``: CSR rows (sorted, duplicate-free) of the test
+        items per user.
     ks : ndarray of int64, shape (n_ks,)
         Cut-offs, ascending, each in ``[1, n_items]``.
     want_auc : bool
         Compute the AUC (an extra pass over the candidates).
-    out : ndarray of float64, shape (b, n_ks, 5)
-        Receives precision, recall, NDCG, average precision and hit (0 or 1)
-        per user and cut-off (see ``RANKING_COLUMNS``); NaN for users without
-        relevant items.
-    out_relevant : ndarray of int64, shape (b,)
-        Receives the number of relevant items per user.
-    out_auc : ndarray of float64, shape (b,)
-        Receives the AUC; NaN where it is undefined (no relevant item, or no
-        candidate that is not relevant) or not asked for.
-    covered : ndarray of uint8, shape (n_ks, n_items)
-        Set to 1 for every item in the top ``k_u`` of a user with relevant
-        items (other entries are left as they are). Threads may store 1 into
-        one byte at once, which gives the same result in any order.
+    outputs : tuple of ndarray
+        ``(out, out_relevant, out_auc, covered)``, filled in place:
+        ``out`` (float64, shape (b, n_ks, 5)) receives precision, recall,
+        NDCG, average precision and hit (0 or 1) per user and cut-off (see
+        ``RANKING_COLUMNS``), NaN for users without relevant items;
+        ``out_relevant`` (int64, shape (b,)) the number of relevant items per
+        user; ``out_auc`` (float64, shape (b,)) the AUC, NaN where it is
+        undefined (no relevant item, or no candidate that is not relevant) or
+        not asked for. ``covered`` (uint8, shape (n_ks, n_items)) is set to 1
+        for every item in the top ``k_u`` of a user with relevant items (other
+        entries are left as they are; threads may store 1 into one byte at
+        once, which gives the same result in any order).
     """
     bounds = work_chunks(len(users), item_factors.shape[0] * (item_factors.shape[1] + 1))
+    train, test, outputs = tuple(train), tuple(test), tuple(outputs)
+    want_auc = bool(want_auc)
     run_tasks(lambda c: _ranking_metrics_chunk(
-        bounds[c], bounds[c + 1], users, user_factors, item_factors, train_indptr,
-        train_indices, test_indptr, test_indices, ks, want_auc, out, out_relevant, out_auc,
-        covered), len(bounds) - 1)
+        bounds[c], bounds[c + 1], users, user_factors, item_factors, train, test, ks,
+        want_auc, outputs), len(bounds) - 1)
 
 
 @njit(**CHUNK)
-def _ranking_metrics_chunk(start, stop, users, user_factors, item_factors, train_indptr,
-                           train_indices, test_indptr, test_indices, ks, want_auc, out,
-                           out_relevant, out_auc, covered):
+def _ranking_metrics_chunk(start, stop, users, user_factors, item_factors, train, test, ks,
+                           want_auc, outputs):
     """:func:`ranking_metrics` for ``users[start:stop]``."""
+    train_indptr, train_indices = train
+    test_indptr, test_indices = test
+    out, out_relevant, out_auc, covered = outputs
     n_items = item_factors.shape[0]
     d = item_factors.shape[1]
     n_ks = ks.shape[0]

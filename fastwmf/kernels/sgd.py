@@ -161,6 +161,19 @@ def scalar_columns(block):
     return {name: block[:, k] for k, name in enumerate(ROW_SCALARS)}
 
 
+_BIAS, _REG, _BIAS_REG, _ACC, _TAIL_ACC, _BIAS_ACC, _GRAM, _WEIGHT = (
+    ROW_SCALARS.index(name) for name in
+    ("bias", "reg", "bias_reg", "acc", "tail_acc", "bias_acc", "gram", "weight"))
+
+
+@njit(inline="always", **SERIAL)
+def _scalar_columns(block):
+    """Column views of a :func:`row_scalars` block, inside a kernel: ``(bias, reg,
+    bias_reg, acc, tail_acc, bias_acc, gram, weight)``."""
+    return (block[:, _BIAS], block[:, _REG], block[:, _BIAS_REG], block[:, _ACC],
+            block[:, _TAIL_ACC], block[:, _BIAS_ACC], block[:, _GRAM], block[:, _WEIGHT])
+
+
 class EpochTiles(NamedTuple):
     """Where an epoch's threads go: the tiles of :func:`tile_entries` and this
     epoch's order (``block_order``: user blocks in the order the threads take
@@ -239,24 +252,18 @@ def sgd_epoch(tiles, entries, U, V, user_scalars, item_scalars, gramians, settin
     d = U.shape[1]
     width = exact_width(d)
     head = settings.head if 0 < settings.head < d else 0
-    t, e, s = tiles, entries, settings
-    u, v = scalar_columns(user_scalars), scalar_columns(item_scalars)
+    settings = EpochSettings(float(settings.global_bias), bool(settings.biased),
+                             float(settings.w0), float(settings.learning_rate),
+                             bool(settings.adagrad), int(head), bool(settings.warmup))
+    tiles = EpochTiles(tiles.tile_ptr, int(tiles.n_item_blocks), tiles.block_order,
+                       tiles.tile_offsets, int(tiles.seed))
     with dynamic_schedule():  # user blocks to whichever thread is free
-        if s.w0 > 0.0:
+        if settings.w0 > 0.0:
             kernel = _wmf_epoch_kernel(width, U.dtype.type, head)
-            kernel(t.tile_ptr, t.n_item_blocks, t.block_order, t.tile_offsets, t.seed, e.rows,
-                   e.cols, e.targets, e.confidence, U, V, u["bias"], v["bias"], s.global_bias,
-                   s.biased, s.w0, u["weight"], v["weight"], gramians[0], gramians[1],
-                   u["reg"], v["reg"], u["bias_reg"], v["bias_reg"], u["gram"], v["gram"],
-                   s.learning_rate, s.adagrad, s.warmup, u["acc"], v["acc"], u["tail_acc"],
-                   v["tail_acc"], u["bias_acc"], v["bias_acc"])
+            kernel(tiles, entries, U, V, user_scalars, item_scalars, tuple(gramians), settings)
         else:
             kernel = _explicit_epoch_kernel(width, U.dtype.type, head)
-            kernel(t.tile_ptr, t.n_item_blocks, t.block_order, t.tile_offsets, t.seed, e.rows,
-                   e.cols, e.targets, e.confidence, U, V, u["bias"], v["bias"], s.global_bias,
-                   s.biased, u["reg"], v["reg"], u["bias_reg"], v["bias_reg"], s.learning_rate,
-                   s.adagrad, s.warmup, u["acc"], v["acc"], u["tail_acc"], v["tail_acc"],
-                   u["bias_acc"], v["bias_acc"])
+            kernel(tiles, entries, U, V, user_scalars, item_scalars, settings)
 
 
 @njit(inline="always", **SERIAL)
@@ -356,18 +363,21 @@ def _mean_square_gradient(reg, werr, dot, own_norm2, other_norm2, width):
 
 
 @njit(inline="always", **SERIAL)
-def _explicit_steps(i, j, dot, uu, vv, columns, ru, rv, werr, rate, adagrad, frozen, user_acc,
-                    item_acc, float_type):
+def _explicit_steps(i, j, products, columns, regs, werr, rate, adagrad, frozen, sums,
+                    float_type):
     """``(keep_u, take_u, keep_v, take_v)`` of one column part of a visit: its step
     ``u - su (ru u - werr v)`` is ``keep_u u + take_u v``, and likewise for
-    ``v`` (``dot``, ``uu``, ``vv``: the part's products; ``columns``: its
-    size; ``user_acc``, ``item_acc``: its AdaGrad sums). A ``frozen`` part
-    keeps its values and its sums (``(1, 0, 1, 0)``).
+    ``v`` (``products``: the part's ``(u.v, |u|^2, |v|^2)``; ``columns``: its
+    size; ``regs``: ``(ru, rv)``; ``sums``: the part's AdaGrad sums, user
+    and item). A ``frozen`` part keeps its values and its sums (``(1, 0, 1, 0)``).
 
     The sums are updated on every call, by 0 when they are not kept: behind a
     branch, LLVM sank the computation of the row's squared norms into it,
     which kept the row's SIMD registers live across the branch (spills).
     """
+    dot, uu, vv = products
+    ru, rv = regs
+    user_acc, item_acc = sums
     gain = 1.0 if adagrad and not frozen else 0.0
     user_acc[i] += gain * _mean_square_gradient(ru, werr, dot, uu, vv, columns)
     item_acc[j] += gain * _mean_square_gradient(rv, werr, dot, vv, uu, columns)
@@ -385,9 +395,10 @@ def _explicit_steps(i, j, dot, uu, vv, columns, ru, rv, werr, rate, adagrad, fro
 
 
 @njit(inline="always", **SERIAL)
-def _update_rows(U, V, i, j, lo, hi, keep_u, take_u, keep_v, take_v):
+def _update_rows(U, V, i, j, lo, hi, steps):
     """Columns ``[lo, hi)`` of ``U[i]`` and ``V[j]`` become ``keep_u u + take_u v``
-    and ``keep_v v + take_v u``."""
+    and ``keep_v v + take_v u`` (``steps``: ``(keep_u, take_u, keep_v, take_v)``)."""
+    keep_u, take_u, keep_v, take_v = steps
     for t in range(lo, hi):
         ut = U[i, t]
         vt = V[j, t]
@@ -446,11 +457,14 @@ def _explicit_epoch_kernel(width, float_type, head):
     row_size = max(width, head_size + 1)  # likewise where width is 0 (generic)
 
     @njit(**PARALLEL)
-    def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
-                     targets, confidence, U, V, user_bias, item_bias, global_bias, biased,
-                     user_visit_reg, item_visit_reg, user_visit_bias_reg, item_visit_bias_reg,
-                     learning_rate, adagrad, warmup, user_acc, item_acc, user_tail_acc,
-                     item_tail_acc, user_bias_acc, item_bias_acc):
+    def epoch_kernel(tiles, entries, U, V, user_scalars, item_scalars, settings):
+        tile_ptr, n_item_blocks, block_order, tile_offsets, seed = tiles
+        rows, cols, targets, confidence = entries
+        global_bias, biased, _, learning_rate, adagrad, _, warmup = settings
+        user_bias, user_visit_reg, user_visit_bias_reg, user_acc, user_tail_acc, \
+            user_bias_acc, _, _ = _scalar_columns(user_scalars)
+        item_bias, item_visit_reg, item_visit_bias_reg, item_acc, item_tail_acc, \
+            item_bias_acc, _, _ = _scalar_columns(item_scalars)
         D = width if width else U.shape[1]
         split = head if head else D  # sgd_epoch passes 0 < head < d, or 0
         rate = float_type(learning_rate)
@@ -473,25 +487,25 @@ def _explicit_epoch_kernel(width, float_type, head):
                     rv = item_visit_reg[j]
                     if split < D:
                         dot_h, uu_h, vv_h = head_sums(U, V, i, j, head_size)
-                        keep_u, take_u, keep_v, take_v = _explicit_steps(
-                            i, j, dot_h, uu_h, vv_h, split, ru, rv, werr, rate, adagrad, False,
-                            user_acc, item_acc, float_type)
+                        head_steps = _explicit_steps(
+                            i, j, (dot_h, uu_h, vv_h), split, (ru, rv), werr, rate, adagrad,
+                            False, (user_acc, item_acc), float_type)
                         # the warm-up's tail is frozen: rewritten with its own values
-                        tail_u, tail_take_u, tail_v, tail_take_v = _explicit_steps(
-                            i, j, dot - dot_h, uu - uu_h, vv - vv_h, D - split, ru, rv, werr,
-                            rate, adagrad, warmup, user_tail_acc, item_tail_acc, float_type)
+                        tail_steps = _explicit_steps(
+                            i, j, (dot - dot_h, uu - uu_h, vv - vv_h), D - split, (ru, rv),
+                            werr, rate, adagrad, warmup, (user_tail_acc, item_tail_acc),
+                            float_type)
                         if width:
-                            split_update(U, V, i, j, keep_u, take_u, keep_v, take_v, tail_u,
-                                         tail_take_u, tail_v, tail_take_v, row_size, head_size)
+                            split_update(U, V, i, j, head_steps, tail_steps, row_size,
+                                         head_size)
                         else:
-                            head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, head_size)
-                            _update_rows(U, V, i, j, split, D, tail_u, tail_take_u, tail_v,
-                                         tail_take_v)
+                            head_update(U, V, i, j, head_steps, head_size)
+                            _update_rows(U, V, i, j, split, D, tail_steps)
                     else:
-                        keep_u, take_u, keep_v, take_v = _explicit_steps(
-                            i, j, dot, uu, vv, D, ru, rv, werr, rate, adagrad, False, user_acc,
-                            item_acc, float_type)
-                        _update_rows(U, V, i, j, 0, D, keep_u, take_u, keep_v, take_v)
+                        steps = _explicit_steps(i, j, (dot, uu, vv), D, (ru, rv), werr, rate,
+                                                adagrad, False, (user_acc, item_acc),
+                                                float_type)
+                        _update_rows(U, V, i, j, 0, D, steps)
                     if biased:
                         _bias_step(i, j, werr, learning_rate, adagrad, user_bias, item_bias,
                                    user_visit_bias_reg, item_visit_bias_reg, user_bias_acc,
@@ -508,13 +522,15 @@ def _wmf_epoch_kernel(width, float_type, head):
     part); vectors in that dtype, scalars in float64."""
 
     @njit(**PARALLEL)
-    def epoch_kernel(tile_ptr, n_item_blocks, block_order, tile_offsets, seed, rows, cols,
-                     targets, confidence, U, V, user_bias, item_bias, global_bias, biased,
-                     w0, row_weights, col_weights, user_gramian, item_gramian,
-                     user_visit_reg, item_visit_reg, user_visit_bias_reg,
-                     item_visit_bias_reg, user_visit_gram, item_visit_gram, learning_rate,
-                     adagrad, warmup, user_acc, item_acc, user_tail_acc, item_tail_acc,
-                     user_bias_acc, item_bias_acc):
+    def epoch_kernel(tiles, entries, U, V, user_scalars, item_scalars, gramians, settings):
+        tile_ptr, n_item_blocks, block_order, tile_offsets, seed = tiles
+        rows, cols, targets, confidence = entries
+        user_gramian, item_gramian = gramians
+        global_bias, biased, w0, learning_rate, adagrad, _, warmup = settings
+        user_bias, user_visit_reg, user_visit_bias_reg, user_acc, user_tail_acc, \
+            user_bias_acc, user_visit_gram, row_weights = _scalar_columns(user_scalars)
+        item_bias, item_visit_reg, item_visit_bias_reg, item_acc, item_tail_acc, \
+            item_bias_acc, item_visit_gram, col_weights = _scalar_columns(item_scalars)
         D = width if width else U.shape[1]
         split = head if head else D  # sgd_epoch passes 0 < head < d, or 0
         for b in prange(block_order.shape[0]):

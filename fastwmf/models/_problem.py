@@ -8,7 +8,8 @@ import numpy as np
 
 from .._config import GRAMIAN_MIN_ROWS, RENUMBER_MIN_ENTRIES
 from .._threading import row_chunks, uniform_chunks
-from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
+from ..kernels.als import (
+    HalfStepRows, half_step_cg, half_step_cg_eigenbasis, half_step_cholesky)
 from ..kernels.block import half_step_block
 from ..kernels.gramian import weighted_gramian
 from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
@@ -34,6 +35,11 @@ class Side:
     #: CSR row solved into factor row k (None: row k); row_weights, row_reg
     #: and chunks are in factor-row order
     row_order: np.ndarray | None = None
+
+    def half_step_rows(self):
+        """These rows as a half-step solves them (:class:`~fastwmf.kernels.als.HalfStepRows`)."""
+        return HalfStepRows(self.indptr, self.indices, self.targets, self.confidence,
+                            self.row_weights, self.row_reg, self.chunks, self.row_order)
 
     @property
     def n_rows(self):
@@ -252,30 +258,25 @@ class Problem:
             Of the solved rows (:class:`fastwmf.kernels.als.HalfStepSums`).
         """
         G = self.gramian(other, other_side) if gramian is None else gramian
+        rows = side.half_step_rows()
+        q = other_side.row_weights
         if solver == "block":
             rotation = SharedBasis() if basis is None else basis
             eigenvalues = rotation.diagonalise(G, other, out)
-            sums = half_step_block(
-                side.indptr, side.indices, side.targets, side.confidence, other, eigenvalues,
-                self.w0, side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
-                block_size, out, track_observed=track_observed, row_order=side.row_order)
+            sums = half_step_block(rows, other, eigenvalues, self.w0, q, block_size, out,
+                                   track_observed=track_observed)
             if basis is None:
                 rotation.restore(other, out)
             return sums
         if basis is not None and solver == "cg":
             eigenvalues = basis.diagonalise(G, other, out)
-            return half_step_cg_eigenbasis(
-                side.indptr, side.indices, side.targets, side.confidence, other, eigenvalues,
-                self.w0, side.row_weights, other_side.row_weights, side.row_reg, side.chunks,
-                cg_steps, out, track_observed=track_observed, row_order=side.row_order)
-        args = (side.indptr, side.indices, side.targets, side.confidence, other, G,
-                self.w0, side.row_weights, other_side.row_weights, side.row_reg,
-                side.chunks)
+            return half_step_cg_eigenbasis(rows, other, eigenvalues, self.w0, q, cg_steps, out,
+                                           track_observed=track_observed)
         if solver == "cholesky":  # other is ours alone
-            return half_step_cholesky(*args, out, overwrite_other=True,
-                                      track_observed=track_observed, row_order=side.row_order)
-        return half_step_cg(*args, cg_steps, out, overwrite_other=True,
-                            track_observed=track_observed, row_order=side.row_order)
+            return half_step_cholesky(rows, other, G, self.w0, q, out, overwrite_other=True,
+                                      track_observed=track_observed)
+        return half_step_cg(rows, other, G, self.w0, q, cg_steps, out, overwrite_other=True,
+                            track_observed=track_observed)
 
     def iterate(self, U, V, solver, cg_steps, basis, with_loss, item_gramian=None,
                 block_size=None):

@@ -8,7 +8,7 @@ from .._validation import (
     check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
     check_fits_dtype, check_float, check_int, check_interactions, check_num_threads,
     check_random_state)
-from ..kernels.als import half_step_cholesky
+from ..kernels.als import HalfStepRows, half_step_cholesky
 from ..kernels.gramian import weighted_gramian
 from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
 from ._problem import frequency_scaled_regularization
@@ -162,9 +162,10 @@ def solve_new_rows(data, targets, confidence, item_factors, item_weights, w0,
     out = np.zeros((data.shape[0], V.shape[1]), dtype=V.dtype)
     with thread_limits(num_threads):
         G = weighted_gramian(V, q, uniform_chunks(len(q)))
-        half_step_cholesky(data.indptr, data.indices, targets.astype(V.dtype),
-                           confidence.astype(V.dtype), V, G, w0, p, q, row_reg,
-                           row_chunks(data.indptr, V.shape[1] / 3.0), out)
+        rows = HalfStepRows(data.indptr, data.indices, targets.astype(V.dtype),
+                            confidence.astype(V.dtype), p, row_reg,
+                            row_chunks(data.indptr, V.shape[1] / 3.0))
+        half_step_cholesky(rows, V, G, w0, q, out)
     return out
 
 

@@ -91,25 +91,36 @@ def head_sums(typingctx, U, V, i, j, size):
     return sig, codegen
 
 
+def _float_quad(steps):
+    """Whether ``steps`` is a tuple of four floats (a visit's step coefficients)."""
+    return (isinstance(steps, types.BaseTuple) and len(steps) == 4
+            and all(isinstance(t, types.Float) for t in steps.types))
+
+
+def _unpack_steps(context, builder, steps, kind, dtype):
+    """The four coefficients of a ``steps`` tuple, cast to ``dtype``."""
+    return [context.cast(builder, builder.extract_value(steps, k), kind.types[k], dtype)
+            for k in range(4)]
+
+
 @intrinsic
-def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
-    """``head_update(U, V, i, j, keep_u, take_u, keep_v, take_v, size)``: the first
-    ``size`` columns of ``u = U[i]`` and ``v = V[j]`` become ``keep_u u + take_u v``
-    and ``keep_v v + take_v u`` (coefficients cast to the arrays' dtype)."""
-    coefficients = (keep_u, take_u, keep_v, take_v)
+def head_update(typingctx, U, V, i, j, steps, size):
+    """``head_update(U, V, i, j, steps, size)``: with ``steps = (keep_u, take_u,
+    keep_v, take_v)``, the first ``size`` columns of ``u = U[i]`` and ``v = V[j]``
+    become ``keep_u u + take_u v`` and ``keep_v v + take_v u`` (coefficients
+    cast to the arrays' dtype)."""
     if not (is_float_matrix(U) and U == V and isinstance(i, types.Integer)
-            and isinstance(j, types.Integer)
-            and all(isinstance(c, types.Float) for c in coefficients)):
+            and isinstance(j, types.Integer) and _float_quad(steps)):
         return None
     width = literal_positive(size, "size")
     if width is None:
         return None
-    sig = types.void(U, V, i, j, *coefficients, size)
+    sig = types.void(U, V, i, j, steps, size)
 
     def codegen(context, builder, signature, args):
         dtype = signature.args[0].dtype
-        coefficients = [splat(builder, context.cast(builder, value, kind, dtype), width)
-                        for value, kind in zip(args[4:8], signature.args[4:8])]
+        coefficients = [splat(builder, value, width) for value in
+                        _unpack_steps(context, builder, args[4], signature.args[4], dtype)]
         _combine_rows(context, builder, signature, args, width, *coefficients)
         return context.get_dummy_value()
 
@@ -117,39 +128,34 @@ def head_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, size):
 
 
 @intrinsic
-def split_update(typingctx, U, V, i, j, keep_u, take_u, keep_v, take_v, tail_keep_u,
-                 tail_take_u, tail_keep_v, tail_take_v, size, head):
-    """``split_update(U, V, i, j, keep_u, take_u, keep_v, take_v, tail_keep_u, ...,
-    size, head)``: :func:`head_update` over the first ``size`` columns, with the
-    first four coefficients on columns ``[0, head)`` and the last four on
-    ``[head, size)`` (``0 < head < size``, both compile-time constants). One
-    vector operation per row, whose two parts' coefficients are blended: two
-    calls, one per part, loaded and stored each row twice, and split the rest
-    of the row into narrower vectors where ``head`` is not a whole number of
+def split_update(typingctx, U, V, i, j, head_steps, tail_steps, size, head):
+    """``split_update(U, V, i, j, head_steps, tail_steps, size, head)``:
+    :func:`head_update` over the first ``size`` columns, with the coefficients
+    ``head_steps`` on columns ``[0, head)`` and ``tail_steps`` on ``[head,
+    size)`` (``0 < head < size``, both compile-time constants). One vector
+    operation per row, whose two parts' coefficients are blended: two calls,
+    one per part, loaded and stored each row twice, and split the rest of the
+    row into narrower vectors where ``head`` is not a whole number of
     registers."""
-    coefficients = (keep_u, take_u, keep_v, take_v, tail_keep_u, tail_take_u, tail_keep_v,
-                    tail_take_v)
     if not (is_float_matrix(U) and U == V and isinstance(i, types.Integer)
-            and isinstance(j, types.Integer)
-            and all(isinstance(c, types.Float) for c in coefficients)):
+            and isinstance(j, types.Integer) and _float_quad(head_steps)
+            and _float_quad(tail_steps)):
         return None
     width = literal_positive(size, "size")
     split = literal_positive(head, "head")
     if width is None or split is None or split >= width:
         return None
-    sig = types.void(U, V, i, j, *coefficients, size, head)
+    sig = types.void(U, V, i, j, head_steps, tail_steps, size, head)
 
     def codegen(context, builder, signature, args):
         dtype = signature.args[0].dtype
         mask = ir.Constant(ir.VectorType(ir.IntType(1), width),
                            [int(t < split) for t in range(width)])
-        scalars = [context.cast(builder, value, kind, dtype)
-                   for value, kind in zip(args[4:12], signature.args[4:12])]
-        coefficients = [builder.select(mask, splat(builder, first, width),
-                                       splat(builder, second, width))
-                        for first, second in zip(scalars[:4], scalars[4:])]
+        first = _unpack_steps(context, builder, args[4], signature.args[4], dtype)
+        second = _unpack_steps(context, builder, args[5], signature.args[5], dtype)
+        coefficients = [builder.select(mask, splat(builder, a, width), splat(builder, b, width))
+                        for a, b in zip(first, second)]
         _combine_rows(context, builder, signature, args, width, *coefficients)
         return context.get_dummy_value()
 
     return sig, codegen
-
