@@ -7,11 +7,12 @@ new installation (a new virtual environment, a CI image, a container) starts
 with an empty cache and compiles for half a minute.
 
 :class:`PackageCacheLocator` keeps the entries of every function defined in
-the package in one user-wide folder, keyed by the package-relative file and by
-one hash of all sources that compiled code depends on (the kernels, the
-configuration and the defining file). A reinstall of the same sources, in any
-environment of the same user and machine, finds its kernels compiled; any
-source change starts afresh. Numba itself checks its own version, the Python
+the package in one user-wide folder, in a subfolder per version of the kernel
+sources, keyed by the package-relative file and by one hash of all sources
+that compiled code depends on (the kernels, the configuration and the
+defining file). A reinstall of the same sources, in any environment of the
+same user and machine, finds its kernels compiled; any source change starts
+afresh. Subfolders of other versions are never read again and may be deleted. Numba itself checks its own version, the Python
 version and the CPU of each entry.
 
 The folder is ``$FASTWMF_CACHE_DIR``, else ``$XDG_CACHE_HOME/fastwmf/numba``,
@@ -45,19 +46,34 @@ def cache_dir():
 
 
 @functools.lru_cache(maxsize=None)
-def _source_hash(py_file):
-    """SHA-256 over the kernel sources, the shared sources and ``py_file``."""
+def _kernels_hash():
+    """SHA-256 over the kernel sources (code generators included) and the shared sources."""
     kernels = os.path.join(PACKAGE_DIR, "kernels")
     paths = sorted(os.path.join(folder, name) for folder, _, names in os.walk(kernels)
                    for name in names if name.endswith(".py"))
     paths += [os.path.join(PACKAGE_DIR, name) for name in SHARED_SOURCES]
-    paths.append(os.path.abspath(py_file))
     digest = hashlib.sha256()
     for path in paths:
         digest.update(os.path.relpath(path, PACKAGE_DIR).encode())
         with open(path, "rb") as handle:
             digest.update(handle.read())
     return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _source_hash(py_file):
+    """SHA-256 over :func:`_kernels_hash` and ``py_file``."""
+    digest = hashlib.sha256(_kernels_hash().encode())
+    digest.update(os.path.relpath(os.path.abspath(py_file), PACKAGE_DIR).encode())
+    with open(py_file, "rb") as handle:
+        digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def clear_hashes():
+    """Forget the source hashes (after the sources changed in this process)."""
+    _kernels_hash.cache_clear()
+    _source_hash.cache_clear()
 
 
 if _caching is not None:
@@ -68,7 +84,12 @@ if _caching is not None:
             self._py_file = py_file
             self._lineno = py_func.__code__.co_firstlineno
             relative = os.path.relpath(os.path.dirname(os.path.abspath(py_file)), PACKAGE_DIR)
-            self._cache_path = os.path.normpath(os.path.join(cache_dir(), relative))
+            # one folder per version of the kernel sources: Numba unpickles a
+            # whole index before it compares stamps, so an index written by
+            # other sources at the same file and line (a kernel signature
+            # naming a record class since removed) would fail to load
+            self._cache_path = os.path.normpath(
+                os.path.join(cache_dir(), _kernels_hash()[:16], relative))
 
         def get_cache_path(self):
             return self._cache_path

@@ -30,8 +30,9 @@ def test_package_functions_get_the_package_locator(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTWMF_CACHE_DIR", str(tmp_path))
     func = loss._observed_loss_chunk.py_func
     locator = _cache.PackageCacheLocator.from_function(func, loss.__file__)
-    assert locator.get_cache_path() == str(tmp_path / "kernels")
-    assert (tmp_path / "kernels").is_dir()
+    folder = tmp_path / _cache._kernels_hash()[:16] / "kernels"
+    assert locator.get_cache_path() == str(folder)
+    assert folder.is_dir()
     assert locator.get_disambiguator() == str(func.__code__.co_firstlineno)
     # functions outside the package are left to numba's own locators
     assert _cache.PackageCacheLocator.from_function(test_package_functions_get_the_package_locator,
@@ -60,43 +61,44 @@ def test_stamp_changes_with_any_kernel_source(tmp_path, monkeypatch):
         shutil.copy(os.path.join(_cache.PACKAGE_DIR, name), package / name)
     monkeypatch.setattr(_cache, "PACKAGE_DIR", str(package))
     als = str(package / "kernels" / "als.py")
-    _cache._source_hash.cache_clear()
+    _cache.clear_hashes()
     try:
-        before = _cache._source_hash(als)
-        _cache._source_hash.cache_clear()
-        assert _cache._source_hash(als) == before
+        before = _cache._source_hash(als), _cache._kernels_hash()
+        _cache.clear_hashes()
+        assert (_cache._source_hash(als), _cache._kernels_hash()) == before
         stamps = {before}
         for edited in ("rowblock.py", "_llvm/rowhead.py"):  # the code generators too
             with open(package / "kernels" / edited, "a") as handle:
                 handle.write("\n# edited\n")
-            _cache._source_hash.cache_clear()
-            stamps.add(_cache._source_hash(als))
-        assert len(stamps) == 3
+            _cache.clear_hashes()
+            stamps.add((_cache._source_hash(als), _cache._kernels_hash()))
+        # each version gets its stamp and its folder
+        assert len(stamps) == 3 and len({folder for _, folder in stamps}) == 3
     finally:
-        _cache._source_hash.cache_clear()
+        _cache.clear_hashes()
 
 
 def test_a_second_process_loads_what_the_first_compiled(tmp_path):
     env = _env(FASTWMF_CACHE_DIR=str(tmp_path))
     subprocess.run([sys.executable, "-c", FIT], env=env, check=True, timeout=600)
-    written = sorted(p.name for p in (tmp_path / "kernels").iterdir())
+    folder = tmp_path / _cache._kernels_hash()[:16] / "kernels"
+    written = sorted(p.name for p in folder.iterdir())
     assert any(name.startswith("als._cg_kernel") and name.endswith(".nbi") for name in written)
     assert any(name.endswith(".nbc") for name in written)
     # the second process compiles nothing: numba reports each dispatcher's cache hits
     probe = FIT + textwrap.dedent("""
-        from fastwmf.kernels import als
-        kernel = als.compiled_kernels()[0]
+        from fastwmf.kernels import specialise
+        kernel = specialise.compiled_kernels("cg")[0][2]
         assert kernel.stats.cache_misses == {} and sum(kernel.stats.cache_hits.values()) >= 1
     """)
     subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=600)
-    assert sorted(p.name for p in (tmp_path / "kernels").iterdir()) == written
+    assert sorted(p.name for p in folder.iterdir()) == written
 
 
 def test_numba_cache_dir_still_takes_precedence(tmp_path):
     env = _env(FASTWMF_CACHE_DIR=str(tmp_path / "ours"), NUMBA_CACHE_DIR=str(tmp_path / "numba"))
     subprocess.run([sys.executable, "-c", FIT], env=env, check=True, timeout=600)
-    assert not (tmp_path / "ours" / "kernels").exists() or not any(
-        (tmp_path / "ours" / "kernels").iterdir())
+    assert not any((tmp_path / "ours").rglob("*.nbi"))
     assert any((tmp_path / "numba").rglob("*.nbi"))
 
 
@@ -112,7 +114,7 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
         import numpy as np
         import fastwmf
         from fastwmf.datasets import make_implicit_interactions
-        from fastwmf.kernels import als, layout, loss
+        from fastwmf.kernels import layout, loss, specialise
         X = make_implicit_interactions(300, 120, 3000, seed=1)
         B = X.copy()
         B.data[:] = 1.0
@@ -120,8 +122,8 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
             for data, extra in ((X, {}), (B, {}), (X, {"weights": np.full(X.nnz, 2.0)})):
                 model = fastwmf.WALS(factors=8, iterations=1, solver=solver).fit(data, **extra)
                 model.loss(data, **extra)
-        for kernel in als.compiled_kernels() + [layout.transpose_renumbered,
-                                                loss._observed_loss_chunk]:
+        built = [kernel for _, _, kernel in specialise.compiled_kernels()]
+        for kernel in built + [layout.transpose_renumbered, loss._observed_loss_chunk]:
             assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)
     """)
     subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=600)

@@ -297,9 +297,10 @@ def test_routed_exchange_sends_only_needed_rows(two_workers):
 def _kernel_signatures():
     from numba.core import types
 
-    from fastwmf.kernels import als, loss
+    from fastwmf.kernels import loss, specialise
     out = []
-    for kernel in (*als.compiled_kernels(), loss._observed_loss_chunk,
+    half_steps = [k for kind, _, k in specialise.compiled_kernels() if kind in ("cg", "exact")]
+    for kernel in (*half_steps, loss._observed_loss_chunk,
                    loss._weighted_squared_norm_chunk):
         for signature in kernel.signatures:
             out.append([(t.mutable, t.layout) for t in signature if isinstance(t, types.Array)])

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 
 from fastwmf._threading import row_chunks
 from fastwmf.kernels import als
+from fastwmf.kernels import specialise
 from fastwmf.kernels.specialise import exact_width, kernel_width
 
 from .naive import conjugate_gradient
@@ -131,6 +132,39 @@ def test_kernel_width_rounds_up_and_falls_back():
     assert [kernel_width(d) for d in (1, 8, 9, 64, 100, 256)] == [8, 8, 16, 64, 104, 256]
     assert kernel_width(257) == 0
     assert [exact_width(d) for d in (8, 9, 64, 100, 264)] == [8, 0, 64, 0, 0]
+
+
+def test_specialised_factories_build_once_per_key_and_record_it():
+    calls = []
+
+    @specialise.specialised("test-kind", widths=exact_width)
+    def factory(width, float_type, option):
+        calls.append((width, float_type, option))
+        return object()
+
+    first = factory(16, np.float32, 3)
+    # equal keys in other spellings (numpy integers, a dtype) share the build
+    assert factory(np.int64(16), np.dtype(np.float32), np.int32(3)) is first
+    assert factory.for_factors(16, np.float32, 3) is first
+    assert factory.for_factors(12, np.float32, 3) is factory(0, np.float32, 3)  # not padded
+    assert calls == [(16, np.float32, 3), (0, np.float32, 3)]
+    built = [(key, kernel) for kind, key, kernel in specialise.compiled_kernels("test-kind")]
+    assert built == [((16, np.float32, 3), first), ((0, np.float32, 3), factory(0, np.float32, 3))]
+    assert als._cg_kernel.for_factors(12, np.float64) is als._cg_kernel(16, np.float64)
+
+
+@pytest.mark.parametrize("key, error", [((12, np.float32), ValueError),
+                                        ((264, np.float32), ValueError),
+                                        ((-8, np.float32), ValueError),
+                                        ((8, np.int32), TypeError),
+                                        ((8, np.float32, 0.5), TypeError)])
+def test_specialised_factories_refuse_keys_numba_cannot_cache_on(key, error):
+    @specialise.specialised(f"test-refused-{key}")
+    def factory(width, float_type, *options):
+        raise AssertionError("never built")
+
+    with pytest.raises(error):
+        factory(*key)
 
 
 def _dense_exact(problem):

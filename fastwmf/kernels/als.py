@@ -9,7 +9,6 @@ with ``G = Y^T diag(q) Y`` precomputed (the Gramian trick), so the work per
 row is proportional to its stored entries, never to the number of columns.
 """
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +21,7 @@ from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rotate import rotate_rows_parallel
 from .rowblock import (
     diagonal_apply, gather_rows, longest_span, rows_axpy, rows_dot, rows_dot_axpy)
-from .specialise import kernel_width
+from .specialise import kernel_width, specialised
 
 #: CG stops once the squared residual falls below this fraction of its start.
 CG_RESIDUAL_TOLERANCE = 1e-24
@@ -53,10 +52,6 @@ def woodbury_rows(d):
 
 #: Rows of one Gram tile of the exact solver's direct route (see :mod:`.gramtile`).
 TILE_ROWS = 4
-
-#: ``(kind, *factory arguments)`` of every kernel built so far.
-_KERNEL_KEYS = []
-
 
 class HalfStepSums(NamedTuple):
     """Sums over the rows a half-step solved, in float64, taken as each row is stored.
@@ -245,7 +240,7 @@ def gramian_eigenbasis(gramian, width):
     return eigenvalues, basis, vectors
 
 
-@functools.lru_cache(maxsize=None)
+@specialised("exact")
 def _exact_kernel(width, float_type):
     """The exact half-step compiled for ``width`` columns (0: any) and one dtype
     (values a closure is cached under).
@@ -258,7 +253,6 @@ def _exact_kernel(width, float_type):
     entries may take the Woodbury route (run time values: every choice shares
     one build), and ``track`` sums the observed loss.
     """
-    _KERNEL_KEYS.append(("exact", width, float_type))
     # Gram tiles of TILE_ROWS x two SIMD registers where the width allows (8
     # accumulators + 2 loads + 1 broadcast of AVX2's 16 registers), else one;
     # the generic kernel (d unknown when it compiles) uses one register, and
@@ -510,14 +504,13 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     return _total(sums)
 
 
-@functools.lru_cache(maxsize=None)
+@specialised("cg")
 def _cg_kernel(width, float_type):
     """The CG half-step in the Gramian's eigenbasis, compiled for ``width``
     columns (0: any) and one dtype (values a closure is cached under).
     ``entries`` and ``weights`` are :func:`chunk_records`, ``settings`` is
     ``(gather_limit, cg_steps, track)``: rows of up to ``gather_limit``
     entries stay gathered across the CG steps (a run time value)."""
-    _KERNEL_KEYS.append(("cg", width, float_type))
 
     @njit(**CHUNK)
     def cg_chunk(c, entries, other, diagonal, weights, settings, sums, out):
@@ -637,9 +630,3 @@ def _cg_kernel(width, float_type):
         sums[c, 2] = squares
 
     return cg_chunk
-
-
-def compiled_kernels():
-    """The half-step dispatchers built so far in this process (for inspection)."""
-    factories = {"cg": _cg_kernel, "exact": _exact_kernel}
-    return [factories[kind](*key) for kind, *key in _KERNEL_KEYS]

@@ -18,7 +18,6 @@ most visits read an item row that is not yet in cache. With one thread an
 epoch is a plain sequential pass and fully reproducible.
 """
 
-import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -28,7 +27,7 @@ from .._alignment import aligned_empty
 from .._config import PARALLEL, SERIAL
 from .._threading import dynamic_schedule
 from ._llvm import head_sums, head_update, inverse_sqrt, prefetch, prefetch_row, split_update
-from .specialise import exact_width
+from .specialise import exact_width, specialised
 
 #: Bytes of the factor rows of one user block: it stays in the core's cache
 #: while its tiles are visited.
@@ -250,7 +249,6 @@ def sgd_epoch(tiles, entries, U, V, user_scalars, item_scalars, gramians, settin
     settings : EpochSettings
     """
     d = U.shape[1]
-    width = exact_width(d)
     head = settings.head if 0 < settings.head < d else 0
     settings = EpochSettings(float(settings.global_bias), bool(settings.biased),
                              float(settings.w0), float(settings.learning_rate),
@@ -259,10 +257,10 @@ def sgd_epoch(tiles, entries, U, V, user_scalars, item_scalars, gramians, settin
                        tiles.tile_offsets, int(tiles.seed))
     with dynamic_schedule():  # user blocks to whichever thread is free
         if settings.w0 > 0.0:
-            kernel = _wmf_epoch_kernel(width, U.dtype.type, head)
+            kernel = _wmf_epoch_kernel.for_factors(d, U.dtype, head)
             kernel(tiles, entries, U, V, user_scalars, item_scalars, tuple(gramians), settings)
         else:
-            kernel = _explicit_epoch_kernel(width, U.dtype.type, head)
+            kernel = _explicit_epoch_kernel.for_factors(d, U.dtype, head)
             kernel(tiles, entries, U, V, user_scalars, item_scalars, settings)
 
 
@@ -442,7 +440,7 @@ def _bias_step(i, j, werr, learning_rate, adagrad, user_bias, item_bias, user_vi
     item_bias[j] -= step_bv * gbv
 
 
-@functools.lru_cache(maxsize=None)
+@specialised("sgd-explicit", widths=exact_width)
 def _explicit_epoch_kernel(width, float_type, head):
     """The epoch of the explicit model (``w0 = 0``), compiled for ``width`` factors
     exactly (0: any), one dtype and a first column part of ``head`` columns (0:
@@ -514,7 +512,7 @@ def _explicit_epoch_kernel(width, float_type, head):
     return epoch_kernel
 
 
-@functools.lru_cache(maxsize=None)
+@specialised("sgd-wmf", widths=exact_width)
 def _wmf_epoch_kernel(width, float_type, head):
     """The epoch of the WMF model (``w0 > 0``: each visit also steps along its
     share of the Gramian terms, ``O(d^2)``), compiled for ``width`` factors exactly
