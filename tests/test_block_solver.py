@@ -5,7 +5,7 @@ import pytest
 
 import fastwmf
 from fastwmf._threading import uniform_chunks
-from fastwmf.kernels.als import HalfStepRows
+from fastwmf.kernels.halfstep import HalfStepRows
 from fastwmf.kernels.block import half_step_block
 
 from . import naive

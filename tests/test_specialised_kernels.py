@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from fastwmf._threading import row_chunks
 from fastwmf.kernels import als
 from fastwmf.kernels import specialise
+from fastwmf.kernels.halfstep import HalfStepRows, chunk_records
 from fastwmf.kernels.specialise import exact_width, kernel_width
 
 from .naive import conjugate_gradient
@@ -17,7 +18,7 @@ from .naive import conjugate_gradient
 class RowProblem(NamedTuple):
     """A half-step's inputs: the rows, the fixed factors, their Gramian, w0, q."""
 
-    rows: als.HalfStepRows
+    rows: HalfStepRows
     other: np.ndarray
     G: np.ndarray
     w0: float
@@ -48,7 +49,7 @@ def _row_problem(d, dtype, seed=0, m=60, n=40):
     G = (other.astype(np.float64) * col_weights[:, None]).T @ other.astype(np.float64)
     targets, conf = X.data.astype(dtype), (1.0 + 2.0 * X.data).astype(dtype)
     row_weights = rng.random(m) + 0.5
-    rows = als.HalfStepRows(indptr, X.indices.astype(np.int32), targets, conf, row_weights,
+    rows = HalfStepRows(indptr, X.indices.astype(np.int32), targets, conf, row_weights,
                             np.full(m, 0.3), row_chunks(indptr, 4.0, min_work=0))
     start = rng.standard_normal((m, d)).astype(dtype)
     return RowProblem(rows, other, G, 0.7, col_weights), start
@@ -177,7 +178,7 @@ def _exact_variant(problem, width, gather_limit, woodbury_limit, out):
     values, basis, rotation = als.gramian_eigenbasis(problem.G, width)
     rotated = problem.other @ rotation.astype(problem.other.dtype)
     kernel = als._exact_kernel(width, problem.other.dtype.type)
-    entries, weights = als.chunk_records(problem.rows, problem.w0, problem.q)
+    entries, weights = chunk_records(problem.rows, problem.w0, problem.q)
     chunks = len(problem.rows.chunk_bounds) - 1
     sums = np.zeros((chunks, 3))
     for c in range(chunks):

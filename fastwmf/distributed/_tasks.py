@@ -19,7 +19,8 @@ import scipy.sparse as sp
 
 from .._threading import blas_controller, max_threads, row_chunks, uniform_chunks
 from .._validation import check_interactions
-from ..kernels.als import HalfStepRows, half_step_cg, half_step_cholesky
+from ..kernels.als import half_step_cg, half_step_cholesky
+from ..kernels.halfstep import HalfStepRows
 from ..kernels.gramian import weighted_gramian
 from ..kernels.loss import observed_loss, weighted_squared_norm
 from ..models._problem import frequency_scaled_regularization

@@ -9,14 +9,13 @@ with ``G = Y^T diag(q) Y`` precomputed (the Gramian trick), so the work per
 row is proportional to its stored entries, never to the number of columns.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 from numba import njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
 from ._llvm import gram_tile, vector_length
+from .halfstep import chunk_records, chunk_sums, total_sums
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
 from .rotate import rotate_rows_parallel
 from .rowblock import (
@@ -53,112 +52,6 @@ def woodbury_rows(d):
 #: Rows of one Gram tile of the exact solver's direct route (see :mod:`.gramtile`).
 TILE_ROWS = 4
 
-class HalfStepSums(NamedTuple):
-    """Sums over the rows a half-step solved, in float64, taken as each row is stored.
-
-    Attributes
-    ----------
-    observed : float
-        ``sum_Obs c (a - x.y)^2 - w0 p q (x.y)^2`` over the solved rows' entries
-        (0 unless the half-step was asked to track it): added to
-        ``w0 <X^T diag(p) X, Y^T diag(q) Y>_F`` it is the data part of the
-        objective (see :func:`fastwmf.kernels.loss.observed_loss`).
-    penalty : float
-        ``sum_i lam_i |x_i|^2``.
-    squares : float
-        ``sum_i |x_i|^2``: finite exactly when every solved row is.
-    """
-
-    observed: float
-    penalty: float
-    squares: float
-
-
-class HalfStepRows(NamedTuple):
-    """The rows a half-step solves: their stored entries in CSR and per-row values.
-
-    Attributes
-    ----------
-    indptr, indices : ndarray
-        CSR structure of the rows (int64 / int32).
-    targets, confidence : ndarray, shape (nnz,)
-        ``a_ij`` and ``c_ij`` aligned with ``indices``.
-    row_weights : ndarray of float64
-        Per-row unobserved weights ``p_i``.
-    row_reg : ndarray of float64
-        ``lam_i`` per row.
-    chunk_bounds : ndarray of int64
-        Row chunks; rows are independent, so the result is thread-count free.
-    row_order : ndarray of int64, optional
-        Solve CSR row ``row_order[k]`` into ``out[k]`` (a renumbering of the
-        rows without a copy of their entries); ``row_weights``, ``row_reg``
-        and ``chunk_bounds`` then follow ``out``'s order. Default: row ``k``
-        into ``out[k]``.
-    """
-
-    indptr: np.ndarray
-    indices: np.ndarray
-    targets: np.ndarray
-    confidence: np.ndarray
-    row_weights: np.ndarray
-    row_reg: np.ndarray
-    chunk_bounds: np.ndarray
-    row_order: np.ndarray = None
-
-
-class ChunkEntries(NamedTuple):
-    """A chunk kernel's view of the rows (positional: passed as a plain tuple,
-    which Numba dispatches several times faster than a named one): where the
-    ``k``-th row's entries start and end, the entries, and the chunks."""
-
-    starts: np.ndarray
-    ends: np.ndarray
-    indices: np.ndarray
-    targets: np.ndarray
-    confidence: np.ndarray
-    chunk_bounds: np.ndarray
-
-
-class ChunkWeights(NamedTuple):
-    """A chunk kernel's weights (positional, as :class:`ChunkEntries`): ``w0``,
-    ``p_i`` per row, ``q_j`` per column and ``lam_i`` per row."""
-
-    w0: float
-    row_weights: np.ndarray
-    col_weights: np.ndarray
-    row_reg: np.ndarray
-
-
-def chunk_records(rows, w0, col_weights):
-    """``(entries, weights)``: plain tuples in the order of :class:`ChunkEntries`
-    and :class:`ChunkWeights` for the chunk kernels of ``rows``
-    (a :class:`HalfStepRows`)."""
-    starts, ends = row_spans(rows.indptr, rows.row_order)
-    entries = (starts, ends, rows.indices, rows.targets, rows.confidence, rows.chunk_bounds)
-    return entries, (float(w0), rows.row_weights, col_weights, rows.row_reg)
-
-
-def _chunk_sums(chunk_bounds):
-    """Per-chunk scratch for a kernel's :class:`HalfStepSums`."""
-    return np.zeros((max(len(chunk_bounds) - 1, 1), 3))
-
-
-def _total(sums):
-    """Add the per-chunk sums in chunk order (independent of the thread count)."""
-    return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
-
-
-def row_spans(indptr, row_order=None):
-    """``(starts, ends)``: where the entries of the ``k``-th row to solve begin and end.
-
-    Without ``row_order`` they are views of ``indptr``; with it, the spans of
-    CSR rows ``row_order[k]`` (two int64 arrays of ``len(row_order)``).
-    """
-    if row_order is None:
-        return indptr[:-1], indptr[1:]
-    return indptr[row_order], indptr[row_order + 1]
-
-
 def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
                        overwrite_other=False, track_observed=False):
     """Exact half-step: solve each row's ``d x d`` normal equations.
@@ -176,7 +69,7 @@ def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
 
     Parameters
     ----------
-    rows : HalfStepRows
+    rows : halfstep.HalfStepRows
         The rows to solve.
     other : ndarray, shape (n_cols, d)
         The fixed factor matrix ``Y``.
@@ -198,7 +91,7 @@ def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
 
     Returns
     -------
-    HalfStepSums
+    halfstep.HalfStepSums
         Taken from the solved rows as they are stored (``O(nnz d)`` extra work
         with ``track_observed``, ``O(n_rows d)`` without).
     """
@@ -208,7 +101,7 @@ def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
     rotation = rotation.astype(other.dtype)
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     kernel = _exact_kernel(width, other.dtype.type)
-    sums = _chunk_sums(rows.chunk_bounds)
+    sums = chunk_sums(rows.chunk_bounds)
     limits = (GATHER_ROWS, woodbury_rows(d), bool(track_observed))
     entries, weights = chunk_records(rows, w0, col_weights)
     try:
@@ -218,7 +111,7 @@ def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
     finally:
         if overwrite_other:
             rotate_rows_parallel(other, np.ascontiguousarray(rotation.T))
-    return _total(sums)
+    return total_sums(sums)
 
 
 def gramian_eigenbasis(gramian, width):
@@ -245,7 +138,7 @@ def _exact_kernel(width, float_type):
     """The exact half-step compiled for ``width`` columns (0: any) and one dtype
     (values a closure is cached under).
 
-    ``entries`` and ``weights`` are :func:`chunk_records`; ``rotated`` holds
+    ``entries`` and ``weights`` are :func:`.halfstep.chunk_records`; ``rotated`` holds
     the fixed factors in the Gramian's eigenbasis, ``eigenvalues`` its
     eigenvalues and ``basis`` its eigenvectors as rows; ``limits`` is
     ``(gather_limit, woodbury_limit, track)``: ``gather_limit`` entries are
@@ -441,7 +334,7 @@ def half_step_cg(rows, other, gramian, w0, col_weights, cg_steps, out, *,
     :func:`half_step_cholesky`; ``out`` is always rotated in place (its warm
     start, like ``other``, passes through one rounding each way). A fit keeps
     its factors in the basis instead (:class:`fastwmf.models._basis.SharedBasis`),
-    which saves the rotations back. Returns the :class:`HalfStepSums` of the
+    which saves the rotations back. Returns the :class:`.halfstep.HalfStepSums` of the
     solved rows (``track_observed`` as in :func:`half_step_cholesky`).
     """
     width = kernel_width(other.shape[1])
@@ -489,26 +382,26 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
 
     Returns
     -------
-    HalfStepSums
+    halfstep.HalfStepSums
     """
     d = other.shape[1]
     width = kernel_width(d) if width is None else width
     diagonal = np.zeros(width or d, other.dtype)
     diagonal[:d] = eigenvalues[:d]
     kernel = _cg_kernel(width, other.dtype.type)
-    sums = _chunk_sums(rows.chunk_bounds)
+    sums = chunk_sums(rows.chunk_bounds)
     entries, weights = chunk_records(rows, w0, col_weights)
     settings = (int(gather_limit), int(cg_steps), bool(track_observed))
     run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
               len(rows.chunk_bounds) - 1)
-    return _total(sums)
+    return total_sums(sums)
 
 
 @specialised("cg")
 def _cg_kernel(width, float_type):
     """The CG half-step in the Gramian's eigenbasis, compiled for ``width``
     columns (0: any) and one dtype (values a closure is cached under).
-    ``entries`` and ``weights`` are :func:`chunk_records`, ``settings`` is
+    ``entries`` and ``weights`` are :func:`.halfstep.chunk_records`, ``settings`` is
     ``(gather_limit, cg_steps, track)``: rows of up to ``gather_limit``
     entries stay gathered across the CG steps (a run time value)."""
 

@@ -28,7 +28,8 @@ from .._config import CHUNK
 from .._threading import run_tasks
 from .._hardware import CACHE_LINE_BYTES
 from ._llvm import gram_tile, prefetch, prefetch_row, vector_length
-from .als import GATHER_ROWS, HalfStepSums, chunk_records
+from .als import GATHER_ROWS
+from .halfstep import HalfStepSums, chunk_records
 from .linalg import (PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper,
                      identity_plus_gram)
 from .rowblock import GATHER_AHEAD, longest_span
@@ -75,7 +76,7 @@ def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, 
 def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     """The rows of chunk ``c``; the chunk's :class:`HalfStepSums` go to ``sums[c]``.
 
-    ``entries`` and ``weights`` are :func:`.als.chunk_records`; ``settings`` is
+    ``entries`` and ``weights`` are :func:`.halfstep.chunk_records`; ``settings`` is
     ``(block_size, tile_columns, track)``, ``tile_columns`` the width of a
     register tile in the factors' dtype. A row of at most ``b`` entries is one
     block of all ``d`` columns, solved through the Woodbury identity when its
@@ -103,6 +104,10 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     diag = np.empty(d)
     z = np.empty(d)
     x = np.empty(d)
+    # built once: a tuple of arrays costs a reference count per array
+    woodbury_scratch = (gathered, T, K, rhs, z)
+    sweep_scratch = (gathered, weighted, update, system, kept, z)
+    layout = (tile_columns, line)
     observed = 0.0
     penalty = 0.0
     squares = 0.0
@@ -124,11 +129,11 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
             weight[q] = np.float64(confidence[e]) - wi * col_weights[indices[e]]
             nonnegative = nonnegative and weight[q] >= 0.0
         if nonnegative and n <= short and smallest > PIVOT_TOLERANCE * largest:
-            _woodbury_row(other, row_entries, lo, n, weight, diag, track,
-                          (gathered, T, K, rhs, z), x, pred)
+            _woodbury_row(other, row_entries, lo, n, weight, diag, track, woodbury_scratch,
+                          x, pred)
         else:
-            _sweep_row(other, row_entries, lo, n, b_max, weight, diag, (tile_columns, line),
-                       (gathered, weighted, update, system, kept, z), x, pred)
+            _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, sweep_scratch,
+                       x, pred)
         norm = 0.0
         for t in range(d):
             out[i, t] = x[t]

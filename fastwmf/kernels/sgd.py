@@ -361,13 +361,15 @@ def _mean_square_gradient(reg, werr, dot, own_norm2, other_norm2, width):
 
 
 @njit(inline="always", **SERIAL)
-def _explicit_steps(i, j, products, columns, regs, werr, rate, adagrad, frozen, sums,
-                    float_type):
+def _explicit_steps(i, j, products, columns, regs, werr, rate, adagrad, frozen, user_acc,
+                    item_acc, float_type):
     """``(keep_u, take_u, keep_v, take_v)`` of one column part of a visit: its step
     ``u - su (ru u - werr v)`` is ``keep_u u + take_u v``, and likewise for
     ``v`` (``products``: the part's ``(u.v, |u|^2, |v|^2)``; ``columns``: its
-    size; ``regs``: ``(ru, rv)``; ``sums``: the part's AdaGrad sums, user
-    and item). A ``frozen`` part keeps its values and its sums (``(1, 0, 1, 0)``).
+    size; ``regs``: ``(ru, rv)``; ``user_acc``, ``item_acc``: its AdaGrad
+    sums, apart: a tuple of arrays built on every visit costs two atomic
+    reference counts). A ``frozen`` part keeps its values and its sums
+    (``(1, 0, 1, 0)``).
 
     The sums are updated on every call, by 0 when they are not kept: behind a
     branch, LLVM sank the computation of the row's squared norms into it,
@@ -375,7 +377,6 @@ def _explicit_steps(i, j, products, columns, regs, werr, rate, adagrad, frozen, 
     """
     dot, uu, vv = products
     ru, rv = regs
-    user_acc, item_acc = sums
     gain = 1.0 if adagrad and not frozen else 0.0
     user_acc[i] += gain * _mean_square_gradient(ru, werr, dot, uu, vv, columns)
     item_acc[j] += gain * _mean_square_gradient(rv, werr, dot, vv, uu, columns)
@@ -487,11 +488,11 @@ def _explicit_epoch_kernel(width, float_type, head):
                         dot_h, uu_h, vv_h = head_sums(U, V, i, j, head_size)
                         head_steps = _explicit_steps(
                             i, j, (dot_h, uu_h, vv_h), split, (ru, rv), werr, rate, adagrad,
-                            False, (user_acc, item_acc), float_type)
+                            False, user_acc, item_acc, float_type)
                         # the warm-up's tail is frozen: rewritten with its own values
                         tail_steps = _explicit_steps(
                             i, j, (dot - dot_h, uu - uu_h, vv - vv_h), D - split, (ru, rv),
-                            werr, rate, adagrad, warmup, (user_tail_acc, item_tail_acc),
+                            werr, rate, adagrad, warmup, user_tail_acc, item_tail_acc,
                             float_type)
                         if width:
                             split_update(U, V, i, j, head_steps, tail_steps, row_size,
@@ -501,7 +502,7 @@ def _explicit_epoch_kernel(width, float_type, head):
                             _update_rows(U, V, i, j, split, D, tail_steps)
                     else:
                         steps = _explicit_steps(i, j, (dot, uu, vv), D, (ru, rv), werr, rate,
-                                                adagrad, False, (user_acc, item_acc),
+                                                adagrad, False, user_acc, item_acc,
                                                 float_type)
                         _update_rows(U, V, i, j, 0, D, steps)
                     if biased:

@@ -8,10 +8,10 @@ import numpy as np
 
 from .._config import GRAMIAN_MIN_ROWS, RENUMBER_MIN_ENTRIES
 from .._threading import row_chunks, uniform_chunks
-from ..kernels.als import (
-    HalfStepRows, half_step_cg, half_step_cg_eigenbasis, half_step_cholesky)
+from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
 from ..kernels.block import half_step_block
 from ..kernels.gramian import weighted_gramian
+from ..kernels.halfstep import HalfStepRows
 from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
 from ..kernels.loss import observed_loss, weighted_squared_norm
 from ._basis import SharedBasis
@@ -37,7 +37,7 @@ class Side:
     row_order: np.ndarray | None = None
 
     def half_step_rows(self):
-        """These rows as a half-step solves them (:class:`~fastwmf.kernels.als.HalfStepRows`)."""
+        """These rows as a half-step solves them (:class:`~fastwmf.kernels.halfstep.HalfStepRows`)."""
         return HalfStepRows(self.indptr, self.indices, self.targets, self.confidence,
                             self.row_weights, self.row_reg, self.chunks, self.row_order)
 
@@ -255,7 +255,7 @@ class Problem:
         Returns
         -------
         HalfStepSums
-            Of the solved rows (:class:`fastwmf.kernels.als.HalfStepSums`).
+            Of the solved rows (:class:`fastwmf.kernels.halfstep.HalfStepSums`).
         """
         G = self.gramian(other, other_side) if gramian is None else gramian
         rows = side.half_step_rows()

@@ -8,7 +8,8 @@ from .._validation import (
     check_bool, check_callable, check_choice, check_dtype, check_finite_vector,
     check_fits_dtype, check_float, check_int, check_interactions, check_num_threads,
     check_random_state)
-from ..kernels.als import HalfStepRows, half_step_cholesky
+from ..kernels.als import half_step_cholesky
+from ..kernels.halfstep import HalfStepRows
 from ..kernels.gramian import weighted_gramian
 from ..weights import CONFIDENCE_TRANSFORMS, confidence_from_counts
 from ._problem import frequency_scaled_regularization
