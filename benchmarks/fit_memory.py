@@ -77,11 +77,12 @@ def main(argv):
     growth = _status_mb("VmHWM") - before
     csr = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
     csc = (X.data.nbytes + X.indices.nbytes + (X.shape[1] + 1) * 8) / 2**20
-    factors = (model.user_factors_.nbytes + model.item_factors_.nbytes) / 2**20
-    budget = 1.5 * (csr + csc) + factors
-    print(f"{kind} {size} d={factors} ({X.nnz} entries, fit {seconds:.1f} s): peak growth {growth:.0f} MB; "
-          f"budget 1.5 x {csr + csc:.0f} MB + {factors:.0f} MB factors = {budget:.0f} MB; "
-          f"ratio {growth / budget:.2f}")
+    factor_mb = (model.user_factors_.nbytes + model.item_factors_.nbytes) / 2**20
+    budget = 1.5 * (csr + csc) + factor_mb
+    print(f"{kind} {size} d={factors} ({X.nnz} entries, fit {seconds:.1f} s): peak growth "
+          f"{growth:.0f} MB; budget 1.5 x {csr + csc:.0f} MB + {factor_mb:.0f} MB factors = "
+          f"{budget:.0f} MB; ratio {growth / budget:.2f}; process peak "
+          f"{_status_mb('VmHWM'):.0f} MB")
 
 
 if __name__ == "__main__":

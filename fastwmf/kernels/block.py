@@ -29,7 +29,7 @@ from .._threading import run_tasks
 from .._hardware import CACHE_LINE_BYTES
 from ._llvm import gram_tile, prefetch, prefetch_row, vector_length
 from .als import GATHER_ROWS
-from .halfstep import HalfStepSums, chunk_records
+from .halfstep import chunk_records, chunk_sums, total_sums
 from .linalg import (PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper,
                      identity_plus_gram)
 from .rowblock import GATHER_AHEAD, longest_span
@@ -60,21 +60,21 @@ def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, 
 
     Returns
     -------
-    HalfStepSums
+    halfstep.HalfStepSums
     """
-    sums = np.zeros((max(len(rows.chunk_bounds) - 1, 1), 3))
+    sums = chunk_sums(rows.chunk_bounds)
     entries, weights = chunk_records(rows, w0, col_weights)
     lam = np.ascontiguousarray(eigenvalues[:other.shape[1]], dtype=np.float64)
     settings = (int(block_size), TILE_VECTORS * vector_length(other.dtype.type),
                 bool(track_observed))
     run_tasks(lambda c: _block_chunk(c, entries, other, lam, weights, settings, sums, out),
               len(rows.chunk_bounds) - 1)
-    return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
+    return total_sums(sums)
 
 
 @njit(**CHUNK)
 def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
-    """The rows of chunk ``c``; the chunk's :class:`HalfStepSums` go to ``sums[c]``.
+    """The rows of chunk ``c``; the chunk's :class:`.halfstep.HalfStepSums` go to ``sums[c]``.
 
     ``entries`` and ``weights`` are :func:`.halfstep.chunk_records`; ``settings`` is
     ``(block_size, tile_columns, track)``, ``tile_columns`` the width of a

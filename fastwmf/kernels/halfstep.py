@@ -94,8 +94,10 @@ def chunk_records(rows, w0, col_weights):
     and :class:`ChunkWeights` for the chunk kernels of ``rows``
     (a :class:`HalfStepRows`)."""
     starts, ends = row_spans(rows.indptr, rows.row_order)
-    entries = (starts, ends, rows.indices, rows.targets, rows.confidence, rows.chunk_bounds)
-    return entries, (float(w0), rows.row_weights, col_weights, rows.row_reg)
+    entries = ChunkEntries(starts, ends, rows.indices, rows.targets, rows.confidence,
+                           rows.chunk_bounds)
+    weights = ChunkWeights(float(w0), rows.row_weights, col_weights, rows.row_reg)
+    return tuple(entries), tuple(weights)
 
 
 def chunk_sums(chunk_bounds):
