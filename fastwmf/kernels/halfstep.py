@@ -4,8 +4,8 @@ A half-step solves the rows of one side (:class:`HalfStepRows`) against the
 fixed factors of the other and returns sums over the solved rows
 (:class:`HalfStepSums`). Its chunk kernels, dispatched once per chunk of
 rows, take the rows as the plain tuples of :func:`chunk_records`: Numba types
-a named tuple in Python on every call, several times slower than a plain
-one (benchmarks/README.md, "Narrow kernel contracts").
+a named tuple in Python on every call, which a plain one avoids
+(benchmarks/README.md, "Narrow kernel contracts").
 """
 
 from typing import NamedTuple
@@ -68,8 +68,8 @@ class HalfStepRows(NamedTuple):
 
 class ChunkEntries(NamedTuple):
     """A chunk kernel's view of the rows (positional: passed as a plain tuple,
-    which Numba dispatches several times faster than a named one): where the
-    ``k``-th row's entries start and end, the entries, and the chunks."""
+    see the module docstring): where the ``k``-th row's entries start and
+    end, the entries, and the chunks."""
 
     starts: np.ndarray
     ends: np.ndarray
