@@ -277,6 +277,10 @@ def _check_fitted_state(model, path):
             raise ModelFileError(f"{path!r} holds invalid {name} (need {length} integer or "
                                  f"string labels)")
     _check_seen(model, U.shape[0], V.shape[0], path)
+    check_loaded = getattr(type(model), "_check_loaded", None)
+    problem = check_loaded(model) if check_loaded is not None else None
+    if problem:
+        raise ModelFileError(f"{path!r} {problem}")
     if "fit_params_" in model._fitted_values:
         _check_fit_params(getattr(model, "fit_params_", None), model, path)
 

@@ -23,14 +23,14 @@ from .datasets import make_implicit_interactions
 from .metrics import evaluate
 from .model_selection import split_per_user
 from .kernels.layout import gather_rows_in_place
-from .models import SGD, WALS
+from .models import SGD, BayesianMF, WALS
 
 #: What ``python -m fastwmf compile`` builds without options.
 DEFAULT_FACTORS = (32, 64, 128)
 DEFAULT_DTYPES = ("float32",)
 
 #: Paths :func:`compile_kernels` can run.
-PARTS = ("wals", "sgd", "serving")
+PARTS = ("wals", "sgd", "bayes", "serving")
 
 
 def _sample(factors, seed=0):
@@ -69,6 +69,13 @@ def _sgd_paths(X, factors, dtype, threads):
         num_threads=threads).fit(X)
 
 
+def _bayes_paths(X, factors, dtype, threads):
+    train, val = split_per_user(X, test_fraction=0.2, seed=0)
+    model = BayesianMF(factors=factors, samples=2, burn_in=1, dtype=dtype, random_state=0,
+                       num_threads=threads).fit(train, validation=val)
+    model.fold_in(X[:5])
+
+
 def _serving_paths(model, X):
     model.recommend(np.arange(5), k=10, exclude=X[:5])
     model.similar_items(np.arange(3), k=5)
@@ -85,9 +92,11 @@ def compile_kernels(factors=DEFAULT_FACTORS, dtypes=DEFAULT_DTYPES, parts=PARTS,
     factors : sequence of int
         Factor counts to build for.
     dtypes : sequence of {"float32", "float64"}
-    parts : sequence of {"wals", "sgd", "serving"}
+    parts : sequence of {"wals", "sgd", "bayes", "serving"}
         ``"wals"``: both solvers, the loss, fold-in, weighted problems;
-        ``"sgd"``: explicit and ``w0 > 0`` epochs; ``"serving"``: top-k,
+        ``"sgd"``: explicit and ``w0 > 0`` epochs; ``"bayes"``: BayesianMF's
+        sweeps, validation and fold-in (one build for every factor count);
+        ``"serving"``: top-k,
         similar items and the evaluation metrics (needs ``"wals"``).
     threads : int
         Numba threads (0: all).
@@ -116,6 +125,8 @@ def compile_kernels(factors=DEFAULT_FACTORS, dtypes=DEFAULT_DTYPES, parts=PARTS,
                     model = _wals_paths(X, f, dtype, threads)
                 elif part == "sgd":
                     _sgd_paths(X, f, dtype, threads)
+                elif part == "bayes":
+                    _bayes_paths(X, f, dtype, threads)
                 else:
                     _serving_paths(model, X)
                 seconds = time.perf_counter() - started

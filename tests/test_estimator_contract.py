@@ -23,6 +23,12 @@ class TestSGD(EstimatorContract):
                                   **params))
 
 
+class TestBayesianMF(EstimatorContract):
+    def make(self, **params):
+        return fastwmf.BayesianMF(**dict(dict(factors=3, samples=4, burn_in=2, random_state=0),
+                                         **params))
+
+
 class TestDenseSVD(EstimatorContract):
     def make(self, **params):
         return fastwmf.DenseSVD(**dict(dict(factors=3), **params))

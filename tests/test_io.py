@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 import fastwmf
 import fastwmf.io
-from fastwmf import (DenseSVD, ModelFileError, NotFittedError, TruncatedSVD, WALS,
+from fastwmf import (BayesianMF, DenseSVD, ModelFileError, NotFittedError, TruncatedSVD, WALS,
                      load_model, save_model)
 from fastwmf.io import FORMAT_VERSION
 
@@ -28,6 +28,8 @@ MODELS = [
     pytest.param(lambda: WALS(factors=2, iterations=2, confidence="log", alpha=2.0, eps=0.5,
                               calculate_loss=False, random_state=3),
                  id="wals-log-no-loss"),
+    pytest.param(lambda: BayesianMF(factors=3, samples=4, burn_in=2, random_state=0),
+                 id="bayesian-mf"),
     pytest.param(lambda: DenseSVD(factors=3), id="dense-svd"),
     pytest.param(lambda: TruncatedSVD(factors=3, random_state=0), id="truncated-svd"),
 ]
@@ -506,8 +508,8 @@ def test_thread_count_from_a_bigger_machine_is_clamped(tmp_path):
 
 def test_model_classes_register_themselves_once():
     from fastwmf import io
-    assert sorted(io._model_classes()) == ["DenseSVD", "Popularity", "SGD", "TruncatedSVD",
-                                           "WALS"]
+    assert sorted(io._model_classes()) == ["BayesianMF", "DenseSVD", "Popularity", "SGD",
+                                           "TruncatedSVD", "WALS"]
     assert io.register_model(fastwmf.WALS) is fastwmf.WALS  # the same class again: no-op
 
     class WALS(fastwmf.WALS):  # another class under a registered name

@@ -16,11 +16,12 @@ pd = pytest.importorskip("pandas")
 ESTIMATORS = [
     lambda: fastwmf.WALS(factors=3, iterations=3, random_state=0),
     lambda: fastwmf.SGD(factors=3, epochs=3, random_state=0, num_threads=1),
+    lambda: fastwmf.BayesianMF(factors=3, samples=4, burn_in=2, random_state=0),
     lambda: fastwmf.DenseSVD(factors=3),
     lambda: fastwmf.TruncatedSVD(factors=3, random_state=0),
     lambda: fastwmf.Popularity(),
 ]
-IDS = ["WALS", "SGD", "DenseSVD", "TruncatedSVD", "Popularity"]
+IDS = ["WALS", "SGD", "BayesianMF", "DenseSVD", "TruncatedSVD", "Popularity"]
 
 
 @pytest.fixture(scope="module")

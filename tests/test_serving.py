@@ -18,6 +18,7 @@ from .conftest import random_interactions
 MODELS = {
     "wals": lambda: fastwmf.WALS(factors=4, iterations=3, dtype="float64", random_state=0),
     "sgd": lambda: fastwmf.SGD(factors=4, epochs=3, random_state=0),
+    "bayesian-mf": lambda: fastwmf.BayesianMF(factors=4, samples=4, burn_in=2, random_state=0),
     "dense-svd": lambda: fastwmf.DenseSVD(factors=4),
     "truncated-svd": lambda: fastwmf.TruncatedSVD(factors=4, random_state=0),
     "popularity": lambda: fastwmf.Popularity(),

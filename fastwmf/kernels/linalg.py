@@ -88,6 +88,25 @@ def cholesky_solve_upper(A, b, d):
 
 
 @njit(**SERIAL)
+def solve_upper(U, b, d):
+    """Solve ``U x = b`` in place for the upper triangular factor that
+    :func:`cholesky_solve_upper` leaves in ``A`` (a zero pivot gives a zero
+    component).
+
+    :func:`cholesky_solve_upper` keeps its own copy of this loop: calling this
+    function from it made the exact half-step slower (benchmarks/README.md).
+    """
+    for k in range(d - 1, -1, -1):
+        if U[k, k] == 0.0:
+            b[k] = 0.0
+            continue
+        s = b[k]
+        for t in range(k + 1, d):
+            s -= U[k, t] * b[t]
+        b[k] = s / U[k, k]
+
+
+@njit(**SERIAL)
 def cholesky_solve_spd(K, b, size):
     """Solve ``K x = b`` in place for a symmetric positive definite ``K``
     with a unit lower bound (``K >= I``, so no pivot can vanish).

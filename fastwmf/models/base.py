@@ -239,6 +239,14 @@ class FactorModel(Serving, ParamsMixin):
                                     shape=matrix.shape)
         return matrix, weights, user_labels, item_labels
 
+    def _unpack_unweighted_fit_input(self, X, columns):
+        """``(X, user_labels, item_labels)`` for a model that takes no per-entry
+        weights; a DataFrame's weight column is an error."""
+        X, weights, user_labels, item_labels = self._unpack_fit_input(X, None, columns)
+        if weights is not None:
+            raise ValueError(f"columns: a weight column is not used by {type(self).__name__}")
+        return X, user_labels, item_labels
+
     # ---------------------------------------------------------- prediction
     def predict(self, users: ArrayLike, items: ArrayLike) -> float | NDArray[np.float64]:
         """Predicted scores ``u_i . v_j`` for pairs of ids.

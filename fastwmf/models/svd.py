@@ -65,9 +65,7 @@ class _SVDModel(FactorModel):
         self
         """
         started = time.perf_counter()
-        X, weights, user_labels, item_labels = self._unpack_fit_input(X, None, columns)
-        if weights is not None:
-            raise ValueError(f"columns: a weight column is not used by {type(self).__name__}")
+        X, user_labels, item_labels = self._unpack_unweighted_fit_input(X, columns)
         keep = check_bool(self.keep_interactions, "keep_interactions")
         factors, data = self._checked_data(X)
         left, singular, right_t = self._svd(data, factors)
