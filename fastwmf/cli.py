@@ -13,7 +13,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from . import SGD, DenseSVD, Popularity, TruncatedSVD, WALS
+from . import SGD, BayesianMF, DenseSVD, Popularity, TruncatedSVD, WALS
 from ._threading import max_threads
 from ._validation import check_int, check_num_threads
 from .datasets import SAMPLE_PARAMS, load_interactions, make_planted_ratings, sample_ratings
@@ -21,7 +21,7 @@ from .io import ModelFileError, load_model
 from .metrics import evaluate, recall_at_k, rmse
 from .model_selection import split_entries, split_per_user
 
-MODELS = ("wals", "sgd", "svd", "truncated-svd", "popularity")
+MODELS = ("wals", "sgd", "bayes", "svd", "truncated-svd", "popularity")
 
 
 class CommandError(ValueError):
@@ -116,21 +116,33 @@ def _objective_args(args):
             if getattr(args, name) is not None}
 
 
+def _factors(args):
+    """``--factors``, or its default for the chosen model."""
+    if args.factors is not None:
+        return args.factors
+    return 16 if getattr(args, "model", "wals") == "bayes" else 64
+
+
 def _build_model(args):
     common = dict(num_threads=args.threads)
+    factors = _factors(args)
     if args.model == "wals":
-        return WALS(factors=args.factors, iterations=args.iterations, solver=args.solver,
+        return WALS(factors=factors, iterations=args.iterations, solver=args.solver,
                     cg_steps=args.cg_steps, confidence=args.confidence, alpha=args.alpha,
                     dtype=args.dtype, random_state=args.seed, show_progress=not args.quiet,
                     **_objective_args(args), **common)
     if args.model == "sgd":
-        return SGD(factors=args.factors, epochs=args.iterations, confidence=args.confidence,
+        return SGD(factors=factors, epochs=args.iterations, confidence=args.confidence,
                    alpha=args.alpha, dtype=args.dtype, random_state=args.seed,
                    show_progress=not args.quiet, **_objective_args(args), **common)
+    if args.model == "bayes":
+        return BayesianMF(factors=factors, samples=args.samples, burn_in=args.burn_in,
+                          dtype=args.dtype, random_state=args.seed,
+                          show_progress=not args.quiet, **common)
     if args.model == "svd":
-        return DenseSVD(factors=args.factors, **common)
+        return DenseSVD(factors=factors, **common)
     if args.model == "truncated-svd":
-        return TruncatedSVD(factors=args.factors, random_state=args.seed, **common)
+        return TruncatedSVD(factors=factors, random_state=args.seed, **common)
     return Popularity(**common)
 
 
@@ -211,7 +223,7 @@ def cmd_tune(args):
                   dtype=args.dtype)
     params.update({k: v for k, v in _objective_args(args).items() if k != "w0"})
     if not args.factors_grid:
-        params["factors"] = args.factors
+        params["factors"] = _factors(args)
     if args.regularization_grid:
         params.pop("regularization", None)
     result = tune_w0(train, validation, w0_values=args.w0_grid,
@@ -257,11 +269,12 @@ def _budget_search(args, matrix, user_ids, item_ids):
 def _demo_models(factors, threads):
     common = dict(factors=factors, iterations=15, random_state=0, num_threads=threads)
     return [
-        ("WALS explicit (w0=0)", WALS(w0=0.0, regularization=5.0, **common)),
-        ("WALS (w0=0.005)", WALS(w0=0.005, regularization=5.0, **common)),
-        ("WALS cg (w0=0.005)", WALS(w0=0.005, regularization=5.0, solver="cg", **common)),
+        ("WALS explicit (w0=0)", WALS(w0=0.0, regularization=0.1, **common)),
+        ("WALS (w0=0.005)", WALS(w0=0.005, regularization=0.1, **common)),
         ("SGD biased (w0=0)", SGD(factors=factors, epochs=30, random_state=0,
                                   num_threads=threads)),
+        ("BayesianMF (Gibbs)", BayesianMF(factors=factors, random_state=0,
+                                          num_threads=threads)),
         ("DenseSVD", DenseSVD(factors=factors, num_threads=threads)),
         ("TruncatedSVD", TruncatedSVD(factors=factors, random_state=0, num_threads=threads)),
         ("Popularity", Popularity(num_threads=threads)),
@@ -269,7 +282,7 @@ def _demo_models(factors, threads):
 
 
 def run_demo(quick=False, factors=8, threads=0, out=None):
-    """Fit WALS, SGD and the baselines on the embedded sample; print a table.
+    """Fit WALS, SGD, BayesianMF and the baselines on the embedded sample; print a table.
 
     Parameters
     ----------
@@ -341,7 +354,8 @@ def _add_model_args(parser, with_model=True):
     if with_model:
         group.add_argument("--model", choices=MODELS, default="wals",
                            help="estimator (default wals)")
-    group.add_argument("--factors", type=int, default=64, help="latent dimension (default 64)")
+    group.add_argument("--factors", type=int, default=None,
+                       help="latent dimension (default 64; 16 for --model bayes)")
     group.add_argument("--w0", type=_w0_value, default=None,
                        help="weight of unobserved entries, a number or 'auto' (default: the "
                             "estimator's, 'auto' for WALS: 5 x the data's density)")
@@ -352,6 +366,10 @@ def _add_model_args(parser, with_model=True):
                             "estimator's, 1 for WALS)")
     group.add_argument("--iterations", type=int, default=15,
                        help="ALS iterations, or SGD epochs (default 15)")
+    group.add_argument("--samples", type=int, default=100,
+                       help="posterior draws averaged by --model bayes (default 100)")
+    group.add_argument("--burn-in", type=int, default=20,
+                       help="Gibbs sweeps discarded first by --model bayes (default 20)")
     group.add_argument("--solver", choices=("cg", "cholesky"), default="cg",
                        help="WALS row solver (default cg, as WALS)")
     group.add_argument("--cg-steps", type=int, default=3,

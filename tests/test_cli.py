@@ -108,6 +108,20 @@ def test_tune_with_a_budget_searches_and_refits(tables, tmp_path, capsys):
     assert code != 0 and "--budget" in err
 
 
+def test_fit_bayes_model(tables, tmp_path, capsys):
+    model_path = tmp_path / "bayes.npz"
+    code, out, err = run(capsys, "-q", "fit", tables["train"], "-o", model_path,
+                         "--value-col", "rating", "--model", "bayes", "--samples", "6",
+                         "--burn-in", "2")
+    assert code == 0, err
+    model = fastwmf.load_model(model_path)
+    assert isinstance(model, fastwmf.BayesianMF)
+    assert model.factors == 16 and model.n_samples_ == 6 and model.n_iter_ == 8
+    code, out, err = run(capsys, "-q", "fit", tables["train"], "-o", model_path,
+                         "--model", "bayes", "--samples", "0")
+    assert code != 0 and "samples" in err
+
+
 def _has_matplotlib():
     import importlib.util
     return importlib.util.find_spec("matplotlib") is not None
