@@ -37,7 +37,7 @@ PRIOR_MEAN_WEIGHT = 2.0
 NOISE_PRIOR = (1.0, 1.0)
 
 #: Draws gathered before the running posterior mean is truncated again.
-MERGE_EVERY = 8
+MERGE_EVERY = 4
 
 
 def sample_wishart(scale_root, df, rng):
