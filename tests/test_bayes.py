@@ -182,6 +182,22 @@ def test_fit_recovers_planted_ratings(planted):
     np.testing.assert_allclose(model.item_factors_[:, -2], 1.0)
 
 
+@pytest.mark.parametrize("scale, shift", [(0.01, 0.0), (100.0, -250.0)])
+def test_predictions_follow_the_rating_scale(scale, shift):
+    """Ratings ``scale * r + shift`` give predictions ``scale * p + shift``: the
+    sweeps see the same standardised ratings, so the same draws."""
+    X = planted_ratings(1)[0]
+    moved = X.copy()
+    moved.data = scale * X.data + shift
+    make = lambda: fastwmf.BayesianMF(factors=4, samples=10, burn_in=3, dtype="float64",
+                                      random_state=0)
+    base, other = make().fit(X), make().fit(moved)
+    expected = scale * (base.user_factors_ @ base.item_factors_.T) + shift
+    np.testing.assert_allclose(other.user_factors_ @ other.item_factors_.T, expected,
+                               rtol=1e-7, atol=1e-7 * abs(scale))
+    assert other.noise_precision_ == pytest.approx(base.noise_precision_ / scale ** 2)
+
+
 def test_draws_do_not_depend_on_threads(planted):
     X, _, _, model = planted
     if fastwmf._threading.max_threads() < 2:

@@ -162,7 +162,9 @@ class BayesianMF(FactorModel):
     unless it is fixed. The prediction is the mean of ``u_i.v_j`` (biases
     included) over the draws after ``burn_in``: averaging over the posterior
     replaces the choice of a regularization strength, which the hyperprior
-    learns from the data.
+    learns from the data. The sweeps fit the standardised ratings
+    ``(r - mu) / s`` (``s`` their standard deviation), so the hyperprior
+    means the same on any rating scale; the fitted factors predict ratings.
 
     The defaults were chosen on a validation split carved from MovieLens
     100K's ``u1.base`` (never on its test folds); their test RMSE on the
@@ -190,7 +192,7 @@ class BayesianMF(FactorModel):
     noise_precision : float or None, default None
         ``alpha``, the inverse variance of the ratings around the model;
         None draws it each sweep from its posterior (Gamma prior with shape
-        and rate 1).
+        and rate 1, on the standardised ratings).
     biased : bool, default True
         Give each user and item a bias.
     dtype : {"float32", "float64"}, default "float32"
@@ -201,8 +203,8 @@ class BayesianMF(FactorModel):
     show_progress : bool, default False
     callback : callable, optional
         ``callback(sweep, train_rmse, U, V)`` after each sweep, with the
-        current draw's row vectors (biases in the last column when
-        ``biased``); a true return value stops the fit.
+        current draw's row vectors for the standardised ratings (biases in
+        the last column when ``biased``); a true return value stops the fit.
     keep_interactions : bool, default True
         As in :class:`fastwmf.WALS`.
 
@@ -324,7 +326,7 @@ class BayesianMF(FactorModel):
         self.item_factors_ = item_factors.astype(params["dtype"])
         self.global_bias_ = sampler.mean_rating
         self.biased_ = params["biased"]
-        self.noise_precision_ = float(sampler.alpha)
+        self.noise_precision_ = float(sampler.alpha) / sampler.scale ** 2
         self.loss_history_ = log.loss_history
         self.validation_history_ = log.validation_history
         self.n_iter_ = log.n_iter
@@ -401,6 +403,10 @@ class _GibbsSweep:
         self.d = d
         self.ratings = data.values.astype(np.float64)
         self.mean_rating = float(self.ratings.mean())
+        # the sweeps fit standardised ratings (r - mean) / scale, so that the
+        # hyperprior's unit scale means the same for any rating scale
+        spread = float(np.std(self.ratings))
+        self.scale = spread if spread > 0 else 1.0
         self.users = (data.indptr, data.indices)
         by_item = data.to_scipy().tocsc()
         by_item.sort_indices()
@@ -414,7 +420,8 @@ class _GibbsSweep:
             self.U[:, d] = 0.0
             self.V[:, d] = 0.0
         fixed = params["noise_precision"]
-        self.alpha = 2.0 if fixed is None else fixed
+        # in standardised units; sampled, it starts at 1 (the first sweep redraws it)
+        self.alpha = 1.0 if fixed is None else fixed * self.scale ** 2
         self.posterior = PosteriorMean(params["rank"])
         self.bias_sums = [np.zeros(m), np.zeros(n)]
         self.validation = validation
@@ -433,7 +440,7 @@ class _GibbsSweep:
 
     def _half_step(self, rows, ratings, chunks, own, other):
         mean, precision = sample_row_prior(own, self.rng)
-        residuals = ratings - self.mean_rating
+        residuals = (ratings - self.mean_rating) / self.scale
         if self.biased:
             residuals -= other[rows[1], self.d]
         noise = self.rng.standard_normal(own.shape)
@@ -455,13 +462,15 @@ class _GibbsSweep:
         self.kept = sweep > self.params["burn_in"]
         if self.kept:
             self._keep()
-        return float(np.sqrt(squared / len(self.ratings)))
+        return self.scale * float(np.sqrt(squared / len(self.ratings)))
 
     def _augmented(self):
         """``(P, Q)`` with ``P Q^T`` this draw's predictions: ``[u, mu + b, 1]``
         and ``[v, 1, c]`` (``[u, mu]`` and ``[v, 1]`` without biases)."""
-        return augmented(self.U[:, :self.d], self.V[:, :self.d], self.mean_rating,
-                         self._biases(self.U), self._biases(self.V))
+        scale = self.scale
+        return augmented(scale * self.U[:, :self.d], self.V[:, :self.d], self.mean_rating,
+                         *(None if b is None else scale * b
+                           for b in (self._biases(self.U), self._biases(self.V))))
 
     def _biases(self, Z):
         return Z[:, self.d] if self.biased else None
@@ -504,7 +513,8 @@ class _GibbsSweep:
         P, Q = self.posterior.factors()
         count = self.posterior.count
         biases = [None, None] if not self.biased else [b / count for b in self.bias_sums]
-        self.fitted = augmented(P, Q, self.mean_rating, *biases)
+        self.fitted = augmented(self.scale * P, Q, self.mean_rating,
+                                *(None if b is None else self.scale * b for b in biases))
 
 
 def augmented(P, Q, mean_rating, user_bias=None, item_bias=None):
