@@ -277,8 +277,7 @@ def _check_fitted_state(model, path):
             raise ModelFileError(f"{path!r} holds invalid {name} (need {length} integer or "
                                  f"string labels)")
     _check_seen(model, U.shape[0], V.shape[0], path)
-    check_loaded = getattr(type(model), "_check_loaded", None)
-    problem = check_loaded(model) if check_loaded is not None else None
+    problem = model._check_loaded()
     if problem:
         raise ModelFileError(f"{path!r} {problem}")
     if "fit_params_" in model._fitted_values:
@@ -319,9 +318,3 @@ def _check_fit_params(fitted, model, path):
             raise ModelFileError(f"{path!r} has an invalid fitted {name}: {value!r}")
     if fitted["confidence"] not in (None,) + CONFIDENCE_TRANSFORMS:
         raise ModelFileError(f"{path!r} has an invalid fitted confidence")
-    if "biased_" in model._fitted_values:
-        biased, bias = getattr(model, "biased_", None), getattr(model, "global_bias_", None)
-        d = model.user_factors_.shape[1]
-        if (not isinstance(biased, bool) or not isinstance(bias, (int, float))
-                or not np.isfinite(bias) or (biased and d < 3)):
-            raise ModelFileError(f"{path!r} has invalid bias settings")

@@ -494,6 +494,34 @@ def test_crafted_fitted_state_is_rejected(tmp_path, change):
         fastwmf.load_model(target)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: fastwmf.SGD(factors=3, epochs=2, random_state=0, num_threads=1),
+    lambda: BayesianMF(factors=3, samples=2, burn_in=1, random_state=0),
+], ids=["sgd", "bayesian-mf"])
+@pytest.mark.parametrize("values, needle", [
+    ({"biased_": 1}, "bias settings"),
+    ({"global_bias_": float("nan")}, "bias settings"),
+    ({"global_bias_": True}, "bias settings"),
+], ids=["biased-not-bool", "bias-nan", "bias-bool"])
+def test_crafted_bias_settings_are_rejected(tmp_path, make, values, needle):
+    X = sp.random(30, 20, density=0.3, random_state=0, format="csr")
+    make().fit(X).save(tmp_path / "ok.npz")
+    target = _rewrite(tmp_path / "ok.npz", tmp_path / "bad.npz", values=values)
+    with pytest.raises(ModelFileError, match=needle):
+        fastwmf.load_model(target)
+
+
+def test_a_biased_model_needs_its_bias_columns(tmp_path):
+    X = sp.random(30, 20, density=0.3, random_state=0, format="csr")
+    model = fastwmf.SGD(factors=3, epochs=2, random_state=0, num_threads=1).fit(X)
+    model.save(tmp_path / "ok.npz")
+    target = _rewrite(tmp_path / "ok.npz", tmp_path / "bad.npz",
+                      user_factors_=model.user_factors_[:, :2].copy(),
+                      item_factors_=model.item_factors_[:, :2].copy())
+    with pytest.raises(ModelFileError, match="bias settings"):
+        fastwmf.load_model(target)
+
+
 def test_thread_count_from_a_bigger_machine_is_clamped(tmp_path):
     import numba
     X = sp.random(30, 20, density=0.3, random_state=0, format="csr")

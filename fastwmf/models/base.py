@@ -153,6 +153,23 @@ class FactorModel(Serving, ParamsMixin):
         return as_pattern_matrix(self.seen_indptr_, self.seen_indices_,
                                  (self.n_users, self.n_items))
 
+    def _check_loaded(self) -> str | None:
+        """What is wrong with the fitted values of a model read from a file,
+        beyond the factors and the training pattern that :mod:`fastwmf.io`
+        checks for every model (None if nothing)."""
+        return None
+
+    def _bias_settings_problem(self, min_columns: int) -> str | None:
+        """:meth:`_check_loaded` for ``biased_`` and ``global_bias_``: a bool,
+        a finite float, and at least ``min_columns`` factor columns when biased."""
+        biased = getattr(self, "biased_", None)
+        bias = getattr(self, "global_bias_", None)
+        if (not isinstance(biased, bool) or isinstance(bias, bool)
+                or not isinstance(bias, (int, float)) or not np.isfinite(bias)
+                or (biased and self.user_factors_.shape[1] < min_columns)):
+            return "has invalid bias settings"
+        return None
+
     def _remember(self, data: Any, keep: bool) -> None:
         """Keep (a copy of) the pattern of the validated training matrix ``data``."""
         self.seen_indptr_, self.seen_indices_ = pattern_of(data) if keep else (None, None)

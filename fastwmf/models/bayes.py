@@ -378,15 +378,17 @@ class BayesianMF(FactorModel):
         return out.astype(self.user_factors_.dtype)
 
     def _check_loaded(self):
-        """What is wrong with a loaded model's fitted values (None if nothing)."""
-        columns = self.user_factors_.shape[1]
-        if not isinstance(self.biased_, bool) or columns < (3 if self.biased_ else 2):
+        """The bias settings, at least 2 columns (3 with biases), and a finite
+        positive ``noise_precision_``."""
+        if self.user_factors_.shape[1] < 2:
             return "has invalid bias settings"
-        for name in ("global_bias_", "noise_precision_"):
-            value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
-                    or not np.isfinite(value) or (name == "noise_precision_" and value <= 0)):
-                return f"has an invalid {name}: {value!r}"
+        problem = self._bias_settings_problem(3)
+        if problem:
+            return problem
+        value = getattr(self, "noise_precision_", None)
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not np.isfinite(value) or value <= 0):
+            return f"has an invalid noise_precision_: {value!r}"
         return None
 
 

@@ -282,6 +282,10 @@ class SGD(Growth, FactorModel):
         self.fit_time_ = time.perf_counter() - started
         return self
 
+    def _check_loaded(self):
+        """Biased models carry ``[u, mu + b, 1]``: at least 3 columns."""
+        return self._bias_settings_problem(3)
+
     # ----------------------------------------------------------- fold-in
     def _fold_in(self, data):
         """Exact least-squares rows for new users, items (and their biases) fixed."""
