@@ -124,6 +124,14 @@ def test_posterior_mean_with_fewer_rows_than_columns_gathered():
                                atol=1e-10)
 
 
+def test_posterior_mean_of_zero_draws_is_zero():
+    mean = PosteriorMean(rank=3)
+    for _ in range(MERGE_EVERY + 1):
+        mean.add(np.zeros((6, 2)), np.zeros((5, 2)))
+    P, Q = mean.factors()
+    np.testing.assert_array_equal(P @ Q.T, np.zeros((6, 5)))
+
+
 def test_posterior_mean_truncates_to_the_best_rank():
     rng = np.random.default_rng(4)
     draws = [(rng.standard_normal((30, 3)), rng.standard_normal((20, 3)))

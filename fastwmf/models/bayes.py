@@ -39,6 +39,10 @@ NOISE_PRIOR = (1.0, 1.0)
 #: Draws gathered before the running posterior mean is truncated again.
 MERGE_EVERY = 4
 
+#: Eigenvalues of a Gramian below this fraction of its largest are dropped
+#: when the posterior mean is merged.
+GRAM_TOLERANCE = 1e-13
+
 
 def sample_wishart(scale_root, df, rng):
     """A draw from the Wishart distribution (Bartlett decomposition).
@@ -101,11 +105,25 @@ def sample_row_prior(X, rng, mean_weight=PRIOR_MEAN_WEIGHT):
     return mean, precision
 
 
+def _orthonormalising(F):
+    """``(T, A)`` with ``F T`` orthonormal columns spanning ``F``'s range and
+    ``F = (F T) A^T``, from the eigendecomposition of ``F^T F``; directions
+    whose squared length is below ``1e-13`` of the largest are dropped (at
+    most a ``3e-7`` relative part of ``F``)."""
+    values, vectors = np.linalg.eigh(F.T @ F)
+    if not values[-1] > 0.0:  # F is zero: one zero direction stands for it
+        return np.zeros((F.shape[1], 1)), np.zeros((F.shape[1], 1))
+    kept = values > GRAM_TOLERANCE * values[-1]
+    values, vectors = values[kept], vectors[:, kept]
+    root = np.sqrt(values)
+    return vectors / root, vectors * root
+
+
 class PosteriorMean:
     """The running mean of rank-``D`` matrices ``X_s Y_s^T``, kept as a rank-``rank`` product.
 
-    Draws are gathered :data:`MERGE_EVERY` at a time and merged into the sum by
-    a thin QR decomposition of each side and an SVD of the small core, which
+    Draws are gathered :data:`MERGE_EVERY` at a time and merged into the sum:
+    each side is orthonormalised through its Gramian and the small core's SVD
     keeps the sum's ``rank`` leading singular directions (the best rank-``rank``
     approximation of the previous approximation plus the new draws).
     """
@@ -133,13 +151,18 @@ class PosteriorMean:
             lefts.insert(0, self.left)
             rights.insert(0, self.right)
         self.pending = []
-        q_left, r_left = np.linalg.qr(np.hstack(lefts))
-        q_right, r_right = np.linalg.qr(np.hstack(rights))
-        w, s, zt = np.linalg.svd(r_left @ r_right.T, full_matrices=False)
+        left, right = np.hstack(lefts), np.hstack(rights)
+        # L R^T = (L A^-T) (A^T B) (R B^-T)^T with L^T L = A A^T, R^T R = B B^T:
+        # the outer factors have orthonormal columns, so the SVD of the small
+        # core A^T B gives the product's; only Gramians and products touch the
+        # long sides (BLAS-3, several times faster than their QR)
+        to_left, root_left = _orthonormalising(left)
+        to_right, root_right = _orthonormalising(right)
+        w, s, zt = np.linalg.svd(root_left.T @ root_right, full_matrices=False)
         keep = min(self.rank, len(s))
         root = np.sqrt(s[:keep])
-        self.left = q_left @ (w[:, :keep] * root)
-        self.right = q_right @ (zt[:keep].T * root)
+        self.left = left @ (to_left @ (w[:, :keep] * root))
+        self.right = right @ (to_right @ (zt[:keep].T * root))
 
     def factors(self):
         """``(P, Q)`` with ``P Q^T`` the mean of the draws so far."""
@@ -185,7 +208,9 @@ class BayesianMF(FactorModel):
     samples : int, default 100
         Draws averaged into the prediction, one per sweep after ``burn_in``.
     burn_in : int, default 20
-        Sweeps discarded at the start.
+        Sweeps discarded at the start. On sparse data (a few ratings per
+        row) the chain can take several times longer to leave its start:
+        watch ``validation_history_`` or ``loss_history_`` and raise it.
     rank : int or None, default None
         Rank kept of the mean of the draws' ``u_i.v_j`` (the biases are kept
         exactly, in two more columns); None means ``2 * factors``.
