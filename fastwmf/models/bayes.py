@@ -155,7 +155,7 @@ class PosteriorMean:
         # L R^T = (L A^-T) (A^T B) (R B^-T)^T with L^T L = A A^T, R^T R = B B^T:
         # the outer factors have orthonormal columns, so the SVD of the small
         # core A^T B gives the product's; only Gramians and products touch the
-        # long sides (BLAS-3, several times faster than their QR)
+        # long sides (BLAS-3; faster than their QR: benchmarks/README.md)
         to_left, root_left = _orthonormalising(left)
         to_right, root_right = _orthonormalising(right)
         w, s, zt = np.linalg.svd(root_left.T @ root_right, full_matrices=False)
@@ -531,9 +531,9 @@ class _GibbsSweep:
         raise RuntimeError("a Gibbs sampler has no state to return to")
 
     def finish(self):
-        """Form the posterior mean's factors (inside the fit's thread limits:
-        a multi-threaded BLAS QR of these thin matrices is many times slower);
-        the last draw's if none was kept (a callback stopped the fit during
+        """Form the posterior mean's factors, inside the fit's thread limits
+        like every merge (BLAS on one thread: benchmarks/README.md); the last
+        draw's if none was kept (a callback stopped the fit during
         ``burn_in``)."""
         if self.posterior.count == 0:
             self._keep()
