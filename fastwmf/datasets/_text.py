@@ -393,7 +393,7 @@ def _scan_fast(stream, sep, header, encoding, resolve, columns):
             buf = np.frombuffer(raw, dtype=np.uint8)
             capacity = raw.count(b"\n") + 1
             if scratch is None or len(scratch[2]) < capacity:
-                # reused across blocks: fresh pages cost as much as the parsing
+                # reused across blocks, not allocated per block (benchmarks/README.md)
                 wanted = int((slots >= 0).sum())
                 scratch = (np.empty((capacity, wanted), dtype=np.int32),
                            np.empty((capacity, wanted), dtype=np.int32),
