@@ -120,7 +120,7 @@ def _factors(args):
     """``--factors``, or its default for the chosen model."""
     if args.factors is not None:
         return args.factors
-    return 16 if getattr(args, "model", "wals") == "bayes" else 64
+    return BayesianMF().factors if getattr(args, "model", "wals") == "bayes" else 64
 
 
 def _build_model(args):

@@ -4,11 +4,11 @@ A loop over ``d`` whose length LLVM knows at compile time becomes straight
 SIMD code; with ``d`` read from an array shape it stays a generic loop,
 which can be slower (benchmarks/README.md, "Kernel constants"). Kernel
 factories therefore build one closure per *width*: ``d`` rounded up to a
-multiple of
-:data:`WIDTH_MULTIPLE`, the rows padded with zeros (padding never changes a
-result: zero columns stay zero through every product). Each width compiles
-once per process, or loads from Numba's disk cache: a closure is cached under
-the values it captures, which are plain integers and numpy scalar types here.
+multiple of :data:`WIDTH_MULTIPLE`, the rows padded with zeros (padding never
+changes a result: zero columns stay zero through every product). Each width
+compiles once per process, or loads from Numba's disk cache: a closure is
+cached under the values it captures, which are plain integers and numpy
+scalar types here.
 Factor counts above :data:`MAX_SPECIALISED_FACTORS` share one generic kernel.
 
 :func:`specialised` is the one place that builds such kernels: it decorates
