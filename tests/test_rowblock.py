@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from fastwmf.kernels.rowblock import (
-    GATHER_AHEAD, diagonal_apply, gather_rows, rows_axpy, rows_dot, rows_dot_axpy)
+    GATHER_AHEAD, diagonal_apply, gather_columns_dot, gather_rows, indexed_rows_dot,
+    rows_axpy, rows_dot, rows_dot_axpy)
 
 
 def _tolerance(dtype):
@@ -72,3 +73,37 @@ def test_gather_rows_copies_the_indexed_rows(count):
     gather_rows(other, indices, 3, count, block, 5)
     np.testing.assert_array_equal(block[:count, :5], other[indices[3:3 + count]])
     assert not block[count:].any() and not block[:, 5:].any()  # past count and d: untouched
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("count", [0, 1, 5, GATHER_AHEAD + 4, GATHER_AHEAD + 7])
+def test_indexed_rows_dot_reads_the_indexed_rows(count, dtype):
+    """Every remainder of the four-row blocking, with and without rows to prefetch."""
+    rng = np.random.default_rng(200 + count)
+    other = rng.standard_normal((40, 9)).astype(dtype)
+    indices = rng.integers(0, 40, 2 + count + 3).astype(np.int32)
+    x = rng.standard_normal(9).astype(dtype)
+    dots = np.full(count + 2, np.nan, dtype)
+    indexed_rows_dot(other, indices, 2, count, x, dots, 7, dtype(0.0))
+    want = other[indices[2:2 + count], :7].astype(np.float64) @ x[:7].astype(np.float64)
+    np.testing.assert_allclose(dots[:count], want, **_tolerance(dtype))
+    assert np.isnan(dots[count:]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("count", [0, 1, GATHER_AHEAD, GATHER_AHEAD + 3])
+@pytest.mark.parametrize("first, b", [(0, 4), (3, 5), (10, 2)])
+def test_gather_columns_dot_copies_a_column_block_and_dots_it(count, first, b, dtype):
+    rng = np.random.default_rng(300 + count + first)
+    other = rng.standard_normal((30, 12)).astype(dtype)
+    indices = rng.integers(0, 30, 1 + count + 2).astype(np.int32)
+    x = rng.standard_normal(b).astype(dtype)
+    block = np.zeros((count + 1, b + 2), dtype)
+    dots = np.full(count + 1, np.nan, dtype)
+    gather_columns_dot(other, indices, 1, count, first, b, block, x, dots, dtype(0.0))
+    rows = other[indices[1:1 + count], first:first + b]
+    np.testing.assert_array_equal(block[:count, :b], rows)
+    assert not block[count:].any() and not block[:, b:].any()  # past count and b: untouched
+    np.testing.assert_allclose(dots[:count], rows.astype(np.float64) @ x.astype(np.float64),
+                               **_tolerance(dtype))
+    assert np.isnan(dots[count:]).all()

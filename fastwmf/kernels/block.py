@@ -27,12 +27,13 @@ from numba import njit
 from .._config import CHUNK
 from .._threading import run_tasks
 from .._hardware import CACHE_LINE_BYTES
-from ._llvm import gram_tile, prefetch, prefetch_row, vector_length
+from ._llvm import gram_tile, prefetch_row, vector_length
 from .als import GATHER_ROWS
 from .halfstep import chunk_records, chunk_sums, total_sums
 from .linalg import (PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper,
                      identity_plus_gram)
-from .rowblock import GATHER_AHEAD, longest_span
+from .rowblock import (
+    GATHER_AHEAD, gather_columns_dot, indexed_rows_dot, longest_span, rows_axpy, rows_dot)
 
 #: Shape of one register tile of a block's system (rows, SIMD registers of columns).
 TILE_ROWS = 4
@@ -94,7 +95,6 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     pred = np.empty(longest)
     weight = np.empty(longest)
     rhs = np.empty(short)
-    kept = np.empty(longest)
     gathered = np.empty(max(longest * b_max, short * d), other.dtype)
     weighted = np.empty(min(longest, GATHER_ROWS) * b_max, other.dtype)
     system = np.empty((b_max, b_max))
@@ -104,9 +104,12 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     diag = np.empty(d)
     z = np.empty(d)
     x = np.empty(d)
+    vectors = np.zeros((3, d), other.dtype)  # x, z and a row of zeros
+    dots = np.empty(longest, other.dtype)
+    coef = np.empty(longest, other.dtype)
     # built once: a tuple of arrays costs a reference count per array
     woodbury_scratch = (gathered, T, K, rhs, z)
-    sweep_scratch = (gathered, weighted, update, system, kept, z)
+    sweep_scratch = (gathered, weighted, update, system, z, vectors, dots, coef)
     layout = (tile_columns, line)
     observed = 0.0
     penalty = 0.0
@@ -211,54 +214,52 @@ def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, scratch, 
     """One sweep of exact block updates of ``x`` (blocks of ``b_max`` columns),
     keeping the entries' predictions in ``pred``. ``row_entries`` is
     ``(indices, targets, confidence)``, ``layout`` ``(tile_columns, cache line
-    in elements)``, ``scratch`` ``(gathered, weighted, update, A, kept, z)``."""
+    in elements)``, ``scratch`` ``(gathered, weighted, update, A, z, vectors,
+    dots, coef)``.
+
+    The passes over the gathered rows (the block's part of each prediction,
+    the right-hand side ``Y_B^T r`` and the change of the predictions) run in
+    the factors' dtype, four rows at a time, as CG's do; the block's system
+    and the predictions are kept in float64.
+    """
     indices, targets, confidence = row_entries
     tile_columns, line = layout
-    gathered, weighted, update, A, kept, z = scratch
+    gathered, weighted, update, A, z, vectors, dots, coef = scratch
     d = other.shape[1]
+    x_typed = vectors[0]
+    z_typed = vectors[1]
+    zero = vectors[2, 0]  # 0 in the factors' dtype
+    for t in range(d):
+        x_typed[t] = x[t]
+    indexed_rows_dot(other, indices, lo, n, x_typed, dots, d, zero)
     for q in range(n):
-        e = lo + q
-        if q + GATHER_AHEAD < n:
-            prefetch_row(other, indices[e + GATHER_AHEAD], d)
-        j = indices[e]
-        s = 0.0
-        for t in range(d):
-            s += np.float64(other[j, t]) * x[t]
-        pred[q] = s
+        pred[q] = np.float64(dots[q])
     for first in range(0, d, b_max):
         b = min(b_max, d - first)
         Y = gathered[:n * b].reshape((n, b))
-        for r in range(b):
-            z[r] = 0.0
+        x_block = x_typed[first:first + b]
+        gather_columns_dot(other, indices, lo, n, first, b, Y, x_block, dots, zero)
         for q in range(n):
             e = lo + q
-            if q + GATHER_AHEAD < n:
-                ahead = indices[e + GATHER_AHEAD]
-                for t in range(first, first + b, line):
-                    prefetch(other, (ahead, t))
-                prefetch(other, (ahead, first + b - 1))
-            j = indices[e]
-            partial = 0.0
-            for r in range(b):
-                y = other[j, first + r]
-                Y[q, r] = y
-                partial += np.float64(y) * x[first + r]
-            kept[q] = partial
-            rq = (np.float64(confidence[e]) * np.float64(targets[e])
-                  - weight[q] * (pred[q] - partial))
-            for r in range(b):
-                z[r] += rq * np.float64(Y[q, r])
+            coef[q] = (np.float64(confidence[e]) * np.float64(targets[e])
+                       - weight[q] * (pred[q] - np.float64(dots[q])))
         for r in range(b):
+            z[r] = 0.0
             for t in range(r, b):
                 A[r, t] = 0.0
             A[r, r] = diag[first + r]
-        # the rank-n update in the factors' dtype, summed into A per
-        # GATHER_ROWS entries (as the exact solver does)
+        # the rank-n update and the right-hand side in the factors' dtype,
+        # summed into float64 per GATHER_ROWS entries (as the exact solver does)
         S = update[:b * b].reshape((b, b))
         for start in range(0, n, GATHER_ROWS):
             count = min(GATHER_ROWS, n - start)
             Yc = gathered[start * b:(start + count) * b].reshape((count, b))
             WY = weighted[:count * b].reshape((count, b))
+            for r in range(b):
+                z_typed[r] = zero
+            rows_axpy(Yc, count, coef[start:start + count], z_typed, b)
+            for r in range(b):
+                z[r] += np.float64(z_typed[r])
             for q in range(count):
                 wq = weight[start + q]
                 for r in range(b):
@@ -280,10 +281,11 @@ def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, scratch, 
                 for t in range(r, b):
                     A[r, t] += S[r, t]
         cholesky_solve_upper(A, z, b)
+        for r in range(b):
+            z_typed[r] = z[r] - x[first + r]
+        rows_dot(Y, n, z_typed, dots, b, zero)
         for q in range(n):
-            fit = 0.0
-            for r in range(b):
-                fit += np.float64(Y[q, r]) * z[r]
-            pred[q] += fit - kept[q]
+            pred[q] += np.float64(dots[q])
         for r in range(b):
             x[first + r] = z[r]
+            x_typed[first + r] = z[r]

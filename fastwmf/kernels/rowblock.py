@@ -12,7 +12,8 @@ dot products, and each load and store of the accumulator serves four updates.
 from numba import njit
 
 from .._config import SERIAL
-from ._llvm import prefetch_row
+from .._hardware import CACHE_LINE_BYTES
+from ._llvm import prefetch, prefetch_row
 
 #: Rows :func:`gather_rows` prefetches ahead: far enough to overlap the cache
 #: misses of successive rows, near enough that the lines are still cached when
@@ -44,6 +45,68 @@ def gather_rows(other, indices, start, count, block, d):
         j = indices[start + q]
         for t in range(d):
             block[q, t] = other[j, t]
+
+
+@njit(**SERIAL)
+def gather_columns_dot(other, indices, start, count, first, b, block, x, dots, zero):
+    """``block[q, :b] = other[indices[start + q], first:first + b]`` and
+    ``dots[q] = block[q, :b] . x[:b]`` for ``q < count``, in one pass.
+
+    The block's columns of the row :data:`GATHER_AHEAD` entries ahead are
+    prefetched, as in :func:`gather_rows`; ``zero`` sets the sum type.
+    """
+    line = max(CACHE_LINE_BYTES // other.itemsize, 1)
+    for q in range(count):
+        if q + GATHER_AHEAD < count:
+            ahead = indices[start + q + GATHER_AHEAD]
+            for t in range(first, first + b, line):
+                prefetch(other, (ahead, t))
+            prefetch(other, (ahead, first + b - 1))
+        j = indices[start + q]
+        s = zero
+        for t in range(b):
+            y = other[j, first + t]
+            block[q, t] = y
+            s += y * x[t]
+        dots[q] = s
+
+
+@njit(**SERIAL)
+def indexed_rows_dot(other, indices, start, count, x, dots, D, zero):
+    """``dots[q] = other[indices[start + q], :D] . x[:D]`` for ``q < count``,
+    four rows at a time, read where they lie (the row :data:`GATHER_AHEAD`
+    entries ahead prefetched); ``zero`` sets the sum type."""
+    q = 0
+    while q + 4 <= count:
+        if q + 4 + GATHER_AHEAD <= count:
+            for k in range(4):
+                prefetch_row(other, indices[start + q + GATHER_AHEAD + k], D)
+        j0 = indices[start + q]
+        j1 = indices[start + q + 1]
+        j2 = indices[start + q + 2]
+        j3 = indices[start + q + 3]
+        d0 = zero
+        d1 = zero
+        d2 = zero
+        d3 = zero
+        for t in range(D):
+            xt = x[t]
+            d0 += other[j0, t] * xt
+            d1 += other[j1, t] * xt
+            d2 += other[j2, t] * xt
+            d3 += other[j3, t] * xt
+        dots[q] = d0
+        dots[q + 1] = d1
+        dots[q + 2] = d2
+        dots[q + 3] = d3
+        q += 4
+    while q < count:
+        j0 = indices[start + q]
+        d0 = zero
+        for t in range(D):
+            d0 += other[j0, t] * x[t]
+        dots[q] = d0
+        q += 1
 
 
 @njit(**SERIAL)
