@@ -70,6 +70,35 @@ def test_one_sweep_is_block_coordinate_descent(d, b, w0):
     assert sums.penalty == pytest.approx(float(reg @ np.sum(out * out, axis=1)), rel=1e-9)
 
 
+@pytest.mark.parametrize("d, b, density", [(16, 8, 0.15), (16, 16, 0.3), (24, 5, 0.1)])
+def test_float32_sweep_matches_the_float64_reference(d, b, density):
+    """The passes over the gathered rows and the Woodbury route's ``T`` run
+    in the factors' dtype: in float32 they must still reach the float64
+    minimisers to float32 accuracy, on every route."""
+    rng = np.random.default_rng(d + b)
+    X = random_interactions(40, 60, density, seed=2)
+    m, n = X.shape
+    Y = rng.standard_normal((n, d)) / np.sqrt(d)
+    X0 = rng.standard_normal((m, d)) / np.sqrt(d)
+    p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
+    conf = 1.0 + rng.random(X.nnz)
+    reg = 0.1 + rng.random(m)
+    w0 = 0.4
+    lam, Q = np.linalg.eigh(Y.T @ (q[:, None] * Y))
+    Y, X0 = Y @ Q, X0 @ Q
+    coo = X.tocoo()
+    W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
+    A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
+    out = X0.astype(np.float32)
+    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data.astype(np.float32),
+                        conf.astype(np.float32), p, reg, uniform_chunks(m))
+    half_step_block(rows, Y.astype(np.float32), lam, w0, q, b, out)
+    observed = np.split(X.indices, X.indptr[1:-1])
+    expected = reference_sweep(W, A, Y, reg, X0, b, observed, w0 * np.outer(p, q))
+    assert any(len(cols) <= b for cols in observed) and any(len(cols) > b for cols in observed)
+    np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
+
+
 def test_a_block_of_all_columns_is_the_exact_solver():
     X = random_interactions(40, 30, 0.2, seed=2)
     common = dict(factors=6, iterations=3, dtype="float64", random_state=0)

@@ -26,14 +26,13 @@ from numba import njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
-from .._hardware import CACHE_LINE_BYTES
-from ._llvm import gram_tile, prefetch_row, vector_length
+from ._llvm import gram_tile, vector_length
 from .als import GATHER_ROWS
 from .halfstep import chunk_records, chunk_sums, total_sums
 from .linalg import (PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper,
                      identity_plus_gram)
 from .rowblock import (
-    GATHER_AHEAD, gather_columns_dot, indexed_rows_dot, longest_span, rows_axpy, rows_dot)
+    gather_columns_dot, gather_rows, indexed_rows_dot, longest_span, rows_axpy, rows_dot)
 
 #: Shape of one register tile of a block's system (rows, SIMD registers of columns).
 TILE_ROWS = 4
@@ -89,7 +88,6 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     row_entries = (indices, targets, confidence)
     d = other.shape[1]
     b_max = min(block_size, d)
-    line = max(CACHE_LINE_BYTES // other.itemsize, 1)
     longest = max(longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1]), 1)
     short = max(min(longest, b_max), 1)
     pred = np.empty(longest)
@@ -99,18 +97,17 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
     weighted = np.empty(min(longest, GATHER_ROWS) * b_max, other.dtype)
     system = np.empty((b_max, b_max))
     update = np.empty(b_max * b_max, other.dtype)
-    T = np.empty((short, d))
+    T = np.empty((short, d), other.dtype)
     K = np.empty((short, short))
     diag = np.empty(d)
     z = np.empty(d)
     x = np.empty(d)
-    vectors = np.zeros((3, d), other.dtype)  # x, z and a row of zeros
+    vectors = np.zeros((4, d), other.dtype)  # three vectors of work and a row of zeros
     dots = np.empty(longest, other.dtype)
     coef = np.empty(longest, other.dtype)
     # built once: a tuple of arrays costs a reference count per array
-    woodbury_scratch = (gathered, T, K, rhs, z)
+    woodbury_scratch = (gathered, T, K, rhs, vectors, dots, coef)
     sweep_scratch = (gathered, weighted, update, system, z, vectors, dots, coef)
-    layout = (tile_columns, line)
     observed = 0.0
     penalty = 0.0
     squares = 0.0
@@ -135,7 +132,7 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
             _woodbury_row(other, row_entries, lo, n, weight, diag, track, woodbury_scratch,
                           x, pred)
         else:
-            _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, sweep_scratch,
+            _sweep_row(other, row_entries, lo, n, b_max, weight, diag, tile_columns, sweep_scratch,
                        x, pred)
         norm = 0.0
         for t in range(d):
@@ -160,61 +157,64 @@ def _woodbury_row(other, row_entries, lo, n, weight, diag, track, scratch, x, pr
     """Set ``x`` to the row's exact minimiser over all ``d`` columns.
 
     ``row_entries`` is ``(indices, targets, confidence)``, ``scratch``
-    ``(gathered, T, K, rhs, z)``.
+    ``(gathered, T, K, rhs, vectors, dots, coef)``.
 
     With ``T = C^(1/2) Y D^(-1/2)`` and ``K = I + T T^T`` (``n x n``),
     ``x = D^(-1/2) (u - T^T K^(-1) T u)`` where ``u = D^(-1/2) Y^T (c a)``;
-    needs ``C >= 0`` and ``D > 0``. The entries' predictions go to ``pred``
-    when ``track`` is set."""
+    needs ``C >= 0`` and ``D > 0``. ``T`` and the products with it are taken
+    in the factors' dtype (as the sweep's tiles are), ``K`` is solved in
+    float64. The entries' predictions go to ``pred`` when ``track`` is set."""
     indices, targets, confidence = row_entries
-    gathered, T, K, rhs, z = scratch
+    gathered, T, K, rhs, vectors, dots, coef = scratch
     d = other.shape[1]
+    u = vectors[0]
+    v = vectors[1]
+    scale = vectors[2]
+    zero = vectors[3, 0]
     Y = gathered[:n * d].reshape((n, d))
-    for t in range(d):
-        z[t] = 0.0
+    gather_rows(other, indices, lo, n, Y, d)
     for q in range(n):
         e = lo + q
-        if q + GATHER_AHEAD < n:
-            prefetch_row(other, indices[e + GATHER_AHEAD], d)
-        j = indices[e]
-        rq = np.float64(confidence[e]) * np.float64(targets[e])
-        for t in range(d):
-            y = other[j, t]
-            Y[q, t] = y
-            z[t] += rq * np.float64(y)
+        coef[q] = np.float64(confidence[e]) * np.float64(targets[e])
+    for t in range(d):
+        v[t] = zero
+    rows_axpy(Y, n, coef, v, d)
     for t in range(d):
         x[t] = 1.0 / np.sqrt(diag[t])  # D^(-1/2) until the end
-        z[t] *= x[t]
+        scale[t] = x[t]
+        u[t] = x[t] * np.float64(v[t])
     for q in range(n):
-        root = np.sqrt(weight[q])
-        gq = 0.0
+        dots[q] = np.sqrt(weight[q])  # C^(1/2) in the factors' dtype
+    for q in range(n):
+        root = dots[q]
         for t in range(d):
-            v = root * np.float64(Y[q, t]) * x[t]
-            T[q, t] = v
-            gq += v * z[t]
-        rhs[q] = gq
-    identity_plus_gram(T, n, d, K)
+            T[q, t] = root * Y[q, t] * scale[t]
+    rows_dot(T, n, u, dots, d, zero)
+    for q in range(n):
+        rhs[q] = np.float64(dots[q])
+    identity_plus_gram(T, n, d, K, zero)
     cholesky_solve_spd(K, rhs, n)
     for q in range(n):
-        gq = rhs[q]
-        for t in range(d):
-            z[t] -= gq * T[q, t]
+        coef[q] = rhs[q]
     for t in range(d):
-        x[t] *= z[t]
+        v[t] = zero
+    rows_axpy(T, n, coef, v, d)
+    for t in range(d):
+        x[t] *= np.float64(u[t]) - np.float64(v[t])
     if track:
+        for t in range(d):
+            u[t] = x[t]
+        rows_dot(Y, n, u, dots, d, zero)
         for q in range(n):
-            s = 0.0
-            for t in range(d):
-                s += np.float64(Y[q, t]) * x[t]
-            pred[q] = s
+            pred[q] = np.float64(dots[q])
 
 
 @njit(**CHUNK)
-def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, scratch, x, pred):
+def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, tile_columns, scratch, x, pred):
     """One sweep of exact block updates of ``x`` (blocks of ``b_max`` columns),
     keeping the entries' predictions in ``pred``. ``row_entries`` is
-    ``(indices, targets, confidence)``, ``layout`` ``(tile_columns, cache line
-    in elements)``, ``scratch`` ``(gathered, weighted, update, A, z, vectors,
+    ``(indices, targets, confidence)``, ``tile_columns`` the width of a
+    register tile, ``scratch`` ``(gathered, weighted, update, A, z, vectors,
     dots, coef)``.
 
     The passes over the gathered rows (the block's part of each prediction,
@@ -223,12 +223,11 @@ def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, layout, scratch, 
     and the predictions are kept in float64.
     """
     indices, targets, confidence = row_entries
-    tile_columns, line = layout
     gathered, weighted, update, A, z, vectors, dots, coef = scratch
     d = other.shape[1]
     x_typed = vectors[0]
     z_typed = vectors[1]
-    zero = vectors[2, 0]  # 0 in the factors' dtype
+    zero = vectors[3, 0]  # 0 in the factors' dtype
     for t in range(d):
         x_typed[t] = x[t]
     indexed_rows_dot(other, indices, lo, n, x_typed, dots, d, zero)

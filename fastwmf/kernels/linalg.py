@@ -146,19 +146,20 @@ def cholesky_solve_spd(K, b, size):
 
 
 @njit(**SERIAL)
-def identity_plus_gram(T, n, d, K):
+def identity_plus_gram(T, n, d, K, zero):
     """The upper triangle of ``K = I + T T^T`` for the leading ``n x d`` block of ``T``.
 
     Each row of ``T`` is taken against four at a time, so one load of it
-    feeds four multiply-adds.
+    feeds four multiply-adds; the products are summed in the type of
+    ``zero`` and stored in ``K``'s.
     """
     for p in range(n):
         q = p
         while q + 4 <= n:
-            k0 = 0.0
-            k1 = 0.0
-            k2 = 0.0
-            k3 = 0.0
+            k0 = zero
+            k1 = zero
+            k2 = zero
+            k3 = zero
             for t in range(d):
                 tp = T[p, t]
                 k0 += T[q, t] * tp
@@ -171,7 +172,7 @@ def identity_plus_gram(T, n, d, K):
             K[p, q + 3] = k3
             q += 4
         while q < n:
-            k0 = 0.0
+            k0 = zero
             for t in range(d):
                 k0 += T[q, t] * T[p, t]
             K[p, q] = k0
