@@ -4,8 +4,8 @@ import numpy as np
 
 from .._threading import run_tasks
 
-#: Bytes of one float64 block of rows converted and multiplied per BLAS call
-#: (the block, its weighted copy and the product stay in the L2 cache).
+#: Bytes of one block of rows multiplied per BLAS call (the block, its
+#: weighted copy and the product stay in the L2 cache), unless ``d`` rows take more.
 GRAMIAN_BLOCK_BYTES = 256 * 1024
 
 
@@ -13,10 +13,14 @@ def weighted_gramian(factors, weights, chunk_bounds):
     """Return ``sum_r weights[r] * outer(factors[r], factors[r])`` as float64.
 
     Each chunk of rows is summed block by block: the block's rows scaled by
-    ``sqrt(weights)`` and converted to float64, then ``B^T B``, which NumPy
-    hands to BLAS ``syrk`` (half the work of a general product, exactly
-    symmetric, GIL released), on :func:`fastwmf._threading.run_tasks`'s
-    threads (nothing to compile).
+    ``sqrt(weights)``, then ``B^T B``, which NumPy hands to BLAS ``syrk``
+    (half the work of a general product, exactly symmetric, GIL released),
+    on :func:`fastwmf._threading.run_tasks`'s threads (nothing to compile).
+    A block's product is taken in the factors' dtype and added into the
+    chunk's float64 sum, as the half-steps' register tiles are: float32
+    factors carry float32 rounding already, and a float64 copy of each block
+    doubled the time (benchmarks/README.md). A block has at least ``d`` rows,
+    so that its ``d x d`` product is not mostly a write of the sum.
 
     Parameters
     ----------
@@ -31,8 +35,8 @@ def weighted_gramian(factors, weights, chunk_bounds):
     """
     n_chunks = len(chunk_bounds) - 1
     d = factors.shape[1]
-    block_rows = max(64, GRAMIAN_BLOCK_BYTES // (8 * max(d, 1)))
-    roots = np.sqrt(np.asarray(weights, dtype=np.float64))
+    block_rows = max(64, GRAMIAN_BLOCK_BYTES // (factors.itemsize * max(d, 1)), d)
+    roots = np.sqrt(np.asarray(weights, dtype=np.float64)).astype(factors.dtype)
     unit = bool(np.all(roots == 1.0))
     partial = np.zeros((max(n_chunks, 1), d, d))
 
@@ -40,11 +44,9 @@ def weighted_gramian(factors, weights, chunk_bounds):
         total = partial[c]
         for start in range(chunk_bounds[c], chunk_bounds[c + 1], block_rows):
             stop = min(start + block_rows, chunk_bounds[c + 1])
-            if unit:
-                block = factors[start:stop].astype(np.float64)
-            else:
-                block = np.multiply(factors[start:stop], roots[start:stop, None],
-                                    dtype=np.float64)
+            block = factors[start:stop]
+            if not unit:
+                block = block * roots[start:stop, None]
             total += np.dot(block.T, block)  # one operand twice: syrk
 
     run_tasks(chunk, n_chunks)
