@@ -6,7 +6,7 @@ import pytest
 import fastwmf
 from fastwmf._threading import uniform_chunks
 from fastwmf.kernels.halfstep import HalfStepRows
-from fastwmf.kernels.block import half_step_block
+from fastwmf.kernels.block import SOLVED_BLOCK, half_step_block
 
 from . import naive
 from .conftest import random_interactions
@@ -68,6 +68,35 @@ def test_one_sweep_is_block_coordinate_descent(d, b, w0):
                    for e in range(X.nnz))
     assert sums.observed == pytest.approx(observed, rel=1e-9)
     assert sums.penalty == pytest.approx(float(reg @ np.sum(out * out, axis=1)), rel=1e-9)
+
+
+@pytest.mark.parametrize("d", [64, 70, 128])
+def test_the_default_block_size_sweeps_like_the_reference(d):
+    """Blocks of ``SOLVED_BLOCK`` columns take a Cholesky compiled for that size;
+    rows of 70-85 entries sweep them (d = 70: a last block of 6 columns)."""
+    b = SOLVED_BLOCK
+    rng = np.random.default_rng(d)
+    X = random_interactions(6, 90, 0.85, seed=3)
+    m, n = X.shape
+    observed = np.split(X.indices, X.indptr[1:-1])
+    assert all(len(cols) > b for cols in observed)
+    Y = rng.standard_normal((n, d)) / np.sqrt(d)
+    X0 = rng.standard_normal((m, d)) / np.sqrt(d)
+    p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
+    conf = 1.0 + rng.random(X.nnz)
+    reg = 0.1 + rng.random(m)
+    w0 = 0.4
+    lam, Q = np.linalg.eigh(Y.T @ (q[:, None] * Y))
+    Y, X0 = Y @ Q, X0 @ Q
+    coo = X.tocoo()
+    W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
+    A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
+    out = X0.copy()
+    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data, conf, p, reg,
+                        uniform_chunks(m))
+    half_step_block(rows, Y, lam, w0, q, b, out)
+    expected = reference_sweep(W, A, Y, reg, X0, b, observed, w0 * np.outer(p, q))
+    np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("d, b, density", [(16, 8, 0.15), (16, 16, 0.3), (24, 5, 0.1)])

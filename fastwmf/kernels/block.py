@@ -38,6 +38,11 @@ from .rowblock import (
 TILE_ROWS = 4
 TILE_VECTORS = 2
 
+#: The block size whose Cholesky solve is compiled for a constant size
+#: (``WALS``'s default ``block_size``); other sizes take the generic loop,
+#: which is slower (benchmarks/README.md).
+SOLVED_BLOCK = 64
+
 
 def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, *,
                     track_observed=False):
@@ -279,7 +284,10 @@ def _sweep_row(other, row_entries, lo, n, b_max, weight, diag, tile_columns, scr
             for r in range(b):
                 for t in range(r, b):
                     A[r, t] += S[r, t]
-        cholesky_solve_upper(A, z, b)
+        if b == SOLVED_BLOCK:  # a constant size: LLVM unrolls the factorisation
+            cholesky_solve_upper(A, z, SOLVED_BLOCK)
+        else:
+            cholesky_solve_upper(A, z, b)
         for r in range(b):
             z_typed[r] = z[r] - x[first + r]
         rows_dot(Y, n, z_typed, dots, b, zero)
