@@ -70,16 +70,14 @@ def test_one_sweep_is_block_coordinate_descent(d, b, w0):
     assert sums.penalty == pytest.approx(float(reg @ np.sum(out * out, axis=1)), rel=1e-9)
 
 
-@pytest.mark.parametrize("d", [64, 70, 128])
-def test_the_default_block_size_sweeps_like_the_reference(d):
-    """Blocks of ``SOLVED_BLOCK`` columns take a Cholesky compiled for that size;
-    rows of 70-85 entries sweep them (d = 70: a last block of 6 columns)."""
-    b = SOLVED_BLOCK
-    rng = np.random.default_rng(d)
-    X = random_interactions(6, 90, 0.85, seed=3)
+def sweep_case(X, d, b, seed, dtype=np.float64):
+    """One block half-step on a random problem, and the reference's result.
+
+    Returns ``(out, expected, observed)``: the kernel's rows (``dtype``
+    factors and values), :func:`reference_sweep`'s float64 rows and each
+    row's stored columns."""
+    rng = np.random.default_rng(seed)
     m, n = X.shape
-    observed = np.split(X.indices, X.indptr[1:-1])
-    assert all(len(cols) > b for cols in observed)
     Y = rng.standard_normal((n, d)) / np.sqrt(d)
     X0 = rng.standard_normal((m, d)) / np.sqrt(d)
     p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
@@ -91,11 +89,22 @@ def test_the_default_block_size_sweeps_like_the_reference(d):
     coo = X.tocoo()
     W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
     A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
-    out = X0.copy()
-    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data, conf, p, reg,
-                        uniform_chunks(m))
-    half_step_block(rows, Y, lam, w0, q, b, out)
+    out = X0.astype(dtype)
+    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data.astype(dtype),
+                        conf.astype(dtype), p, reg, uniform_chunks(m))
+    half_step_block(rows, Y.astype(dtype), lam, w0, q, b, out)
+    observed = np.split(X.indices, X.indptr[1:-1])
     expected = reference_sweep(W, A, Y, reg, X0, b, observed, w0 * np.outer(p, q))
+    return out, expected, observed
+
+
+@pytest.mark.parametrize("d", [64, 70, 128])
+def test_the_default_block_size_sweeps_like_the_reference(d):
+    """Blocks of ``SOLVED_BLOCK`` columns take a Cholesky compiled for that size;
+    rows of 70-85 entries sweep them (d = 70: a last block of 6 columns)."""
+    X = random_interactions(6, 90, 0.85, seed=3)
+    out, expected, observed = sweep_case(X, d, SOLVED_BLOCK, seed=d)
+    assert all(len(cols) > SOLVED_BLOCK for cols in observed)
     np.testing.assert_allclose(out, expected, rtol=1e-8, atol=1e-10)
 
 
@@ -104,26 +113,8 @@ def test_float32_sweep_matches_the_float64_reference(d, b, density):
     """The passes over the gathered rows and the Woodbury route's ``T`` run
     in the factors' dtype: in float32 they must still reach the float64
     minimisers to float32 accuracy, on every route."""
-    rng = np.random.default_rng(d + b)
     X = random_interactions(40, 60, density, seed=2)
-    m, n = X.shape
-    Y = rng.standard_normal((n, d)) / np.sqrt(d)
-    X0 = rng.standard_normal((m, d)) / np.sqrt(d)
-    p, q = 0.5 + rng.random(m), 0.5 + rng.random(n)
-    conf = 1.0 + rng.random(X.nnz)
-    reg = 0.1 + rng.random(m)
-    w0 = 0.4
-    lam, Q = np.linalg.eigh(Y.T @ (q[:, None] * Y))
-    Y, X0 = Y @ Q, X0 @ Q
-    coo = X.tocoo()
-    W = naive.dense_weights((m, n), coo.row, coo.col, conf, w0, p, q)
-    A = naive.dense_targets((m, n), coo.row, coo.col, coo.data)
-    out = X0.astype(np.float32)
-    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data.astype(np.float32),
-                        conf.astype(np.float32), p, reg, uniform_chunks(m))
-    half_step_block(rows, Y.astype(np.float32), lam, w0, q, b, out)
-    observed = np.split(X.indices, X.indptr[1:-1])
-    expected = reference_sweep(W, A, Y, reg, X0, b, observed, w0 * np.outer(p, q))
+    out, expected, observed = sweep_case(X, d, b, seed=d + b, dtype=np.float32)
     assert any(len(cols) <= b for cols in observed) and any(len(cols) > b for cols in observed)
     np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
 
