@@ -138,11 +138,15 @@ def gramian_eigenbasis(gramian, width, dtype=np.float64):
 
 def _eigh(gramian, dtype):
     """``np.linalg.eigh(gramian)`` in float64, or in float32 for float32 ``dtype``
-    (float64 results either way; float64 again where LAPACK reports a failure)."""
-    if np.dtype(dtype) == np.float32 and gramian.shape[0] > 0:
-        values, vectors, info = ssyevd(gramian.astype(np.float32), compute_v=1, lower=0)
+    (float64 results either way). The float32 decomposition is of ``G / max|G|``,
+    so that no Gramian leaves float32's range; float64 is used where LAPACK
+    reports a failure."""
+    scale = float(np.abs(gramian).max()) if gramian.size else 0.0
+    if np.dtype(dtype) == np.float32 and 0.0 < scale < np.inf:
+        values, vectors, info = ssyevd((gramian / scale).astype(np.float32), compute_v=1,
+                                       lower=0)
         if info == 0:
-            return values.astype(np.float64), vectors.astype(np.float64)
+            return values.astype(np.float64) * scale, vectors.astype(np.float64)
     return np.linalg.eigh(gramian)
 
 
