@@ -3,14 +3,12 @@ Gramian, the loss sums and the small Cholesky solves."""
 
 import numba
 import numpy as np
-import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastwmf._threading import thread_limits, uniform_chunks
 from fastwmf.kernels.gramian import weighted_gramian
-from fastwmf.kernels.als import gramian_eigenbasis
 from fastwmf.kernels.linalg import cholesky_solve_spd, cholesky_solve_upper
 from fastwmf.kernels.loss import observed_loss, observed_loss_entries, weighted_squared_norm
 
@@ -109,22 +107,3 @@ def test_cholesky_solve_upper_solves_positive_definite_systems(seed, size):
     x = b.copy()
     cholesky_solve_upper(work, x, size)
     np.testing.assert_allclose(K @ x, b, rtol=1e-7, atol=1e-8 * np.abs(b).max())
-
-
-@pytest.mark.parametrize("scale", [1.0, 1e-25, 1e30])
-def test_float32_eigenbasis_diagonalises_the_gramian(scale):
-    """Float32 fits take the eigenbasis from float32 LAPACK; it must still
-    diagonalise the Gramian to float32 accuracy, also for Gramians whose
-    entries lie beyond float32's range (1e-25 and 1e30 squared)."""
-    rng = np.random.default_rng(7)
-    F = rng.standard_normal((300, 12)) * scale
-    G = F.T @ F
-    values, basis, Q = gramian_eigenbasis(G, 16, np.float32)
-    assert np.isfinite(values).all() and np.isfinite(Q).all()
-    np.testing.assert_allclose(values[:12], np.linalg.eigvalsh(G), rtol=0,
-                               atol=1e-5 * np.abs(G).max())
-    rotated = Q.T @ G @ Q
-    np.testing.assert_allclose(rotated, np.diag(values[:12]), rtol=0,
-                               atol=1e-5 * np.abs(G).max())
-    np.testing.assert_allclose(Q.T @ Q, np.eye(12), atol=1e-5)
-    assert np.array_equal(values[12:], np.ones(4)) and not basis[12:].any()

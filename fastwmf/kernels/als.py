@@ -11,7 +11,6 @@ row is proportional to its stored entries, never to the number of columns.
 
 import numpy as np
 from numba import njit
-from scipy.linalg.lapack import ssyevd
 
 from .._config import CHUNK
 from .._threading import run_tasks
@@ -98,7 +97,7 @@ def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
     """
     d = other.shape[1]
     width = kernel_width(d)
-    eigenvalues, basis, rotation = gramian_eigenbasis(gramian, width, other.dtype)
+    eigenvalues, basis, rotation = gramian_eigenbasis(gramian, width)
     rotation = rotation.astype(other.dtype)
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)
     kernel = _exact_kernel(width, other.dtype.type)
@@ -115,39 +114,23 @@ def half_step_cholesky(rows, other, gramian, w0, col_weights, out, *,
     return total_sums(sums)
 
 
-def gramian_eigenbasis(gramian, width, dtype=np.float64):
+def gramian_eigenbasis(gramian, width):
     """``(lam, Q^T padded, Q)`` for ``G = Q diag(lam) Q^T``.
 
     Eigenvalues are clipped at 0 (``G`` is positive semi-definite; rounding can
     make the smallest slightly negative). The first two are padded to
     ``width``: padded eigenvalues are 1 and padded rows and columns of ``Q^T``
     zero, so padding never changes a solution; ``Q`` (float64, ``d x d``)
-    rotates factor rows into the eigenbasis. For float32 factors (``dtype``)
-    the decomposition runs in float32 (LAPACK ``ssyevd``): ``Q`` is applied
-    in float32 anyway, and it is faster (benchmarks/README.md).
+    rotates factor rows into the eigenbasis.
     """
     d = gramian.shape[0]
     size = width or d
-    values, vectors = _eigh(gramian, dtype)
+    values, vectors = np.linalg.eigh(gramian)
     eigenvalues = np.ones(size)
     eigenvalues[:d] = np.maximum(values, 0.0)
     basis = np.zeros((size, size))
     basis[:d, :d] = vectors.T
     return eigenvalues, basis, vectors
-
-
-def _eigh(gramian, dtype):
-    """``np.linalg.eigh(gramian)`` in float64, or in float32 for float32 ``dtype``
-    (float64 results either way). The float32 decomposition is of ``G / max|G|``,
-    so that no Gramian leaves float32's range; float64 is used where LAPACK
-    reports a failure."""
-    scale = float(np.abs(gramian).max()) if gramian.size else 0.0
-    if np.dtype(dtype) == np.float32 and 0.0 < scale < np.inf:
-        values, vectors, info = ssyevd((gramian / scale).astype(np.float32), compute_v=1,
-                                       lower=0)
-        if info == 0:
-            return values.astype(np.float64) * scale, vectors.astype(np.float64)
-    return np.linalg.eigh(gramian)
 
 
 @specialised("exact")
@@ -356,7 +339,7 @@ def half_step_cg(rows, other, gramian, w0, col_weights, cg_steps, out, *,
     solved rows (``track_observed`` as in :func:`half_step_cholesky`).
     """
     width = kernel_width(other.shape[1])
-    eigenvalues, _, rotation = gramian_eigenbasis(gramian, width, other.dtype)
+    eigenvalues, _, rotation = gramian_eigenbasis(gramian, width)
     rotation = rotation.astype(other.dtype)
     back = np.ascontiguousarray(rotation.T)
     rotated = rotate_rows_parallel(other if overwrite_other else other.copy(), rotation)

@@ -47,7 +47,7 @@ class SharedBasis:
             raise FloatingPointError(
                 "the factors became non-finite during a half-step; increase "
                 "regularization or use dtype='float64'")
-        eigenvalues, _, vectors = gramian_eigenbasis(gramian, 0, fixed.dtype)
+        eigenvalues, _, vectors = gramian_eigenbasis(gramian, 0)
         step = np.ascontiguousarray(vectors, dtype=fixed.dtype)
         rotate_rows_parallel(fixed, step)
         rotate_rows_parallel(solved, step)
