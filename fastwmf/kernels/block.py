@@ -40,7 +40,8 @@ TILE_VECTORS = 2
 
 #: The block size whose Cholesky solve is compiled for a constant size
 #: (``WALS``'s default ``block_size``); other sizes take the generic loop,
-#: which is slower (benchmarks/README.md).
+#: which is slower (benchmarks/README.md, "The default block size's Cholesky
+#: compiled for its size").
 SOLVED_BLOCK = 64
 
 
