@@ -19,9 +19,9 @@ def weighted_gramian(factors, weights, chunk_bounds):
     A block's product is taken in the factors' dtype and added into the
     chunk's float64 sum, as the half-steps' register tiles are: float32
     factors carry float32 rounding already, and a float64 copy of each block
-    doubled the time (benchmarks/README.md, "Gramians in the factors' dtype").
-    A block has at least ``d`` rows, so that its ``d x d`` product is not
-    mostly a write of the sum.
+    costs time (benchmarks/README.md, "Gramians in the factors' dtype"). A
+    block has at least ``d`` rows, so that its ``d x d`` product is not mostly
+    a write of the sum.
 
     Parameters
     ----------
