@@ -9,6 +9,7 @@ processed four at a time so that each load of the shared vector serves four
 dot products, and each load and store of the accumulator serves four updates.
 """
 
+import numpy as np
 from numba import njit
 
 from .._config import SERIAL
@@ -56,6 +57,9 @@ def gather_columns_dot(other, indices, start, count, first, b, block, x, dots, z
     prefetched, as in :func:`gather_rows`; ``zero`` sets the sum type.
     """
     line = max(CACHE_LINE_BYTES // other.itemsize, 1)
+    # an unsigned column: without it each load carries negative-index
+    # wraparound code, and the loop does not vectorise
+    column = np.uint64(first)
     for q in range(count):
         if q + GATHER_AHEAD < count:
             ahead = indices[start + q + GATHER_AHEAD]
@@ -65,7 +69,7 @@ def gather_columns_dot(other, indices, start, count, first, b, block, x, dots, z
         j = indices[start + q]
         s = zero
         for t in range(b):
-            y = other[j, first + t]
+            y = other[j, column + np.uint64(t)]
             block[q, t] = y
             s += y * x[t]
         dots[q] = s
