@@ -13,7 +13,7 @@ two separate runs differ by 10-20%. The other tree's package is imported as
 folder (``NUMBA_CACHE_DIR`` unless set): a cache written under the other
 name would break that tree's own runs.
 
-Cases are ``KIND:FACTORS``: ``cg``, ``cholesky`` (one ALS epoch), ``sgd``,
+Cases are ``KIND:FACTORS``: ``cg``, ``cholesky``, ``block`` (one ALS epoch), ``sgd``,
 ``sgd-wmf`` (one SGD epoch, w0 = 0 / 0.1), ``loss``, ``recommend`` (top-10
 for every user) and ``fit-cg``, ``fit-cholesky`` (a whole 15-iteration fit,
 loss off). Prints per case the base and new medians, the ratio of medians
@@ -45,7 +45,7 @@ def import_base(tree, workdir):
 
 def build(harness, kind, factors, X, threads):
     """One :class:`harness.Case` of ``kind``."""
-    if kind in ("cg", "cholesky"):
+    if kind in ("cg", "cholesky", "block"):
         return harness.als_epoch_case(X, factors, kind, threads)
     if kind == "sgd":
         return harness.sgd_epoch_case(X, factors, threads)

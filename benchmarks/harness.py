@@ -280,7 +280,9 @@ def als_problem(X, factors, solver, threads, **params):
 def als_epoch_case(X, factors=64, solver="cg", threads=None, **params):
     """One WALS epoch (user half-step, then item half-step); setup untimed.
 
-    As in a fit, CG leaves ``state["U"]`` and ``state["V"]`` in the basis that
+    ``solver`` is ``"cg"``, ``"cholesky"`` or ``"block"`` (with ``params``'
+    ``block_size``, WALS's default otherwise). As in a fit, CG and the block
+    solver leave ``state["U"]`` and ``state["V"]`` in the basis that
     ``state["basis"]`` records: call its ``restore`` before reading them as
     factors, and its ``forget`` after overwriting them with factors in the
     original basis. As in a fit, their rows are in ``state["problem"]``'s
@@ -294,8 +296,10 @@ def als_epoch_case(X, factors=64, solver="cg", threads=None, **params):
     basis = SharedBasis()  # as in a fit: the factors stay in the solver's basis
 
     def run():
-        problem.solve(problem.users, problem.items, V, U, solver, cg_steps, basis)
-        problem.solve(problem.items, problem.users, U, V, solver, cg_steps, basis)
+        problem.solve(problem.users, problem.items, V, U, solver, cg_steps, basis,
+                      block_size=model.block_size)
+        problem.solve(problem.items, problem.users, U, V, solver, cg_steps, basis,
+                      block_size=model.block_size)
 
     return Case("als_epoch", solver, factors, run, problem.shape, problem.users.indices.size,
                 warm=run, state={"problem": problem, "U": U, "V": V, "model": model,

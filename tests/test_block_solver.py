@@ -119,6 +119,33 @@ def test_float32_sweep_matches_the_float64_reference(d, b, density):
     np.testing.assert_allclose(out, expected, rtol=1e-3, atol=1e-4 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_warm_starts_rotated_as_they_are_read(dtype):
+    """With ``start_rotation`` the rows come in another basis: the swept rows
+    start from ``out @ R`` and every row ends in ``other``'s basis, as if all
+    of ``out`` had been rotated first."""
+    X = random_interactions(50, 40, 0.2, seed=5)
+    d, b = 12, 8
+    rng = np.random.default_rng(6)
+    m, n = X.shape
+    Y = rng.standard_normal((n, d)).astype(dtype)
+    lam = np.linalg.eigvalsh(Y.T.astype(np.float64) @ Y)  # any diagonal serves here
+    R = np.linalg.qr(rng.standard_normal((d, d)))[0].astype(dtype)
+    X0 = rng.standard_normal((m, d)).astype(dtype)
+    rows = HalfStepRows(X.indptr.astype(np.int64), X.indices, X.data.astype(dtype),
+                        X.data.astype(dtype), np.ones(m), np.full(m, 0.1), uniform_chunks(m))
+    counts = np.diff(X.indptr)
+    assert (counts <= b).any() and (counts > b).any()  # both routes
+    rotated_first = X0 @ R
+    half_step_block(rows, Y, lam, 0.3, np.ones(n), b, rotated_first)
+    lazily = X0.copy()
+    half_step_block(rows, Y, lam, 0.3, np.ones(n), b, lazily, start_rotation=R)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(lazily, rotated_first, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="start_rotation must have shape"):
+        half_step_block(rows, Y, lam, 0.3, np.ones(n), b, lazily, start_rotation=R[:, :3])
+
+
 def test_a_block_of_all_columns_is_the_exact_solver():
     X = random_interactions(40, 30, 0.2, seed=2)
     common = dict(factors=6, iterations=3, dtype="float64", random_state=0)

@@ -46,7 +46,7 @@ SOLVED_BLOCK = 64
 
 
 def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, *,
-                    track_observed=False):
+                    track_observed=False, start_rotation=None):
     """One sweep of exact block updates over every row, warm-started from ``out``.
 
     Parameters
@@ -63,6 +63,12 @@ def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, 
         remainder when it does not divide ``d``.
     out : ndarray, shape (n_rows, d)
         The rows' current factors in the same basis, updated in place.
+    start_rotation : ndarray of ``out``'s dtype, shape (d, d), optional
+        ``out`` holds the rows in another basis, ``out @ start_rotation``
+        being the same rows in ``other``'s. Each row is stored in ``other``'s
+        basis; only the rows that are swept (not solved through the Woodbury
+        identity, which needs no warm start) are rotated, as they are read:
+        ``O(d^2)`` each, instead of rotating every row beforehand.
 
     Returns
     -------
@@ -70,27 +76,38 @@ def half_step_block(rows, other, eigenvalues, w0, col_weights, block_size, out, 
     """
     sums = chunk_sums(rows.chunk_bounds)
     entries, weights = chunk_records(rows, w0, col_weights)
-    lam = np.ascontiguousarray(eigenvalues[:other.shape[1]], dtype=np.float64)
+    d = other.shape[1]
+    lam = np.ascontiguousarray(eigenvalues[:d], dtype=np.float64)
+    rotate = start_rotation is not None
+    if rotate:
+        start_rotation = np.ascontiguousarray(start_rotation, dtype=out.dtype)
+        if start_rotation.shape != (d, d):
+            raise ValueError(f"start_rotation must have shape ({d}, {d}), "
+                             f"got {start_rotation.shape}")
+    else:
+        start_rotation = np.zeros((1, 1), out.dtype)
     settings = (int(block_size), TILE_VECTORS * vector_length(other.dtype.type),
-                bool(track_observed))
-    run_tasks(lambda c: _block_chunk(c, entries, other, lam, weights, settings, sums, out),
+                bool(track_observed), rotate)
+    run_tasks(lambda c: _block_chunk(c, entries, other, lam, weights, settings,
+                                     start_rotation, sums, out),
               len(rows.chunk_bounds) - 1)
     return total_sums(sums)
 
 
 @njit(**CHUNK)
-def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
+def _block_chunk(c, entries, other, lam, weights, settings, start_rotation, sums, out):
     """The rows of chunk ``c``; the chunk's :class:`.halfstep.HalfStepSums` go to ``sums[c]``.
 
     ``entries`` and ``weights`` are :func:`.halfstep.chunk_records`; ``settings`` is
-    ``(block_size, tile_columns, track)``, ``tile_columns`` the width of a
-    register tile in the factors' dtype. A row of at most ``b`` entries is one
+    ``(block_size, tile_columns, track, rotate)``, ``tile_columns`` the width of a
+    register tile in the factors' dtype; with ``rotate`` a swept row's warm
+    start is ``out[i] @ start_rotation``. A row of at most ``b`` entries is one
     block of all ``d`` columns, solved through the Woodbury identity when its
     weights allow (:func:`_woodbury_row`); any other row sweeps its blocks
     (:func:`_sweep_row`)."""
     starts, ends, indices, targets, confidence, chunk_bounds = entries
     w0, row_weights, col_weights, row_reg = weights
-    block_size, tile_columns, track = settings
+    block_size, tile_columns, track, rotate = settings
     row_entries = (indices, targets, confidence)
     d = other.shape[1]
     b_max = min(block_size, d)
@@ -125,7 +142,6 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
         smallest = np.inf
         largest = 0.0
         for t in range(d):
-            x[t] = out[i, t]
             diag[t] = wi * lam[t] + reg
             smallest = min(smallest, diag[t])
             largest = max(largest, diag[t])
@@ -138,6 +154,16 @@ def _block_chunk(c, entries, other, lam, weights, settings, sums, out):
             _woodbury_row(other, row_entries, lo, n, weight, diag, track, woodbury_scratch,
                           x, pred)
         else:
+            if rotate:
+                start = vectors[0]
+                for t in range(d):
+                    start[t] = vectors[3, 0]
+                rows_axpy(start_rotation, d, out[i], start, d)
+                for t in range(d):
+                    x[t] = start[t]
+            else:
+                for t in range(d):
+                    x[t] = out[i, t]
             _sweep_row(other, row_entries, lo, n, b_max, weight, diag, tile_columns, sweep_scratch,
                        x, pred)
         norm = 0.0

@@ -15,7 +15,10 @@ class SharedBasis:
     rotates both matrices into the eigenbasis of the fixed side's Gramian,
     where the Gramian is diagonal (:meth:`diagonalise`): ``O((m + n) d^2)``
     once per half-step instead of a ``d x d`` product in every CG step of every
-    row. Nothing is rotated back until the fit needs the factors in the basis
+    row. The block solver rotates only the fixed side this way: it stores
+    every solved row in the new basis and needs the old one only as the
+    warm start of the rows it sweeps, which it rotates as it reads them.
+    Nothing is rotated back until the fit needs the factors in the basis
     it started from (:meth:`restore`).
     """
 
@@ -28,7 +31,7 @@ class SharedBasis:
         """Whether the factors are stored in another basis than the original."""
         return self.rotation is not None
 
-    def diagonalise(self, gramian, fixed, solved):
+    def diagonalise(self, gramian, fixed, solved=None):
         """Rotate both factor matrices into the eigenbasis of ``gramian``.
 
         Parameters
@@ -36,7 +39,11 @@ class SharedBasis:
         gramian : ndarray of float64, shape (d, d)
             ``F^T diag(w) F`` of ``fixed`` in its current basis.
         fixed, solved : ndarray, shape (rows, d)
-            The two factor matrices (same dtype), rotated in place.
+            The two factor matrices (same dtype), rotated in place. Without
+            ``solved`` only ``fixed`` is rotated, and the caller must store
+            every row of the solved matrix in the new basis itself: a
+            half-step that overwrites all its rows rotates only the warm
+            starts it reads (by :attr:`last_step`).
 
         Returns
         -------
@@ -50,7 +57,8 @@ class SharedBasis:
         eigenvalues, _, vectors = gramian_eigenbasis(gramian, 0)
         step = np.ascontiguousarray(vectors, dtype=fixed.dtype)
         rotate_rows_parallel(fixed, step)
-        rotate_rows_parallel(solved, step)
+        if solved is not None:
+            rotate_rows_parallel(solved, step)
         applied = step.astype(np.float64)  # what was applied, rounding included
         self.rotation = applied if self.rotation is None else self.rotation @ applied
         self.last_step = applied

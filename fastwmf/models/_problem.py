@@ -262,9 +262,12 @@ class Problem:
         q = other_side.row_weights
         if solver == "block":
             rotation = SharedBasis() if basis is None else basis
-            eigenvalues = rotation.diagonalise(G, other, out)
+            # the half-step stores every row of out in the new basis, rotating
+            # only the warm starts of the rows it sweeps
+            eigenvalues = rotation.diagonalise(G, other)
+            step = np.ascontiguousarray(rotation.last_step, dtype=out.dtype)
             sums = half_step_block(rows, other, eigenvalues, self.w0, q, block_size, out,
-                                   track_observed=track_observed)
+                                   track_observed=track_observed, start_rotation=step)
             if basis is None:
                 rotation.restore(other, out)
             return sums
