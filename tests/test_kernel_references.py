@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fastwmf._threading import thread_limits, uniform_chunks
-from fastwmf.kernels.gramian import weighted_gramian
+from fastwmf.kernels.gramian import merge_short_chunks, weighted_gramian
 from fastwmf.kernels.linalg import cholesky_solve_spd, cholesky_solve_upper
 from fastwmf.kernels.loss import observed_loss, observed_loss_entries, weighted_squared_norm
 
@@ -16,13 +16,14 @@ SEEDS = st.integers(0, 2**32 - 1)
 
 
 @settings(max_examples=40, deadline=None)
-@given(SEEDS, st.integers(0, 700), st.integers(1, 12), st.sampled_from([np.float32, np.float64]),
-       st.booleans())
-def test_weighted_gramian_is_the_weighted_product(seed, n, d, dtype, unit):
+@given(SEEDS, st.integers(0, 700), st.integers(1, 40), st.sampled_from([np.float32, np.float64]),
+       st.booleans(), st.integers(1, 64))
+def test_weighted_gramian_is_the_weighted_product(seed, n, d, dtype, unit, chunk_rows):
+    """Chunks shorter than ``GRAMIAN_BLOCK_DEPTH * d`` rows (up to 160) are merged."""
     rng = np.random.default_rng(seed)
     F = rng.standard_normal((n, d)).astype(dtype)
     w = np.ones(n) if unit else rng.uniform(0.0, 3.0, n)
-    G = weighted_gramian(F, w, uniform_chunks(n, min_rows=64))
+    G = weighted_gramian(F, w, uniform_chunks(n, min_rows=chunk_rows))
     F64 = F.astype(np.float64)
     want = (F64 * w[:, None]).T @ F64
     if dtype == np.float32:  # blocks of rows summed in float32: the standard dot-product bound
@@ -33,6 +34,22 @@ def test_weighted_gramian_is_the_weighted_product(seed, n, d, dtype, unit):
         np.testing.assert_allclose(G, want, rtol=1e-12,
                                    atol=1e-12 * max(1.0, np.abs(want).max()))
     assert G.dtype == np.float64 and np.array_equal(G, G.T)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 50), max_size=12), st.integers(1, 60))
+def test_merge_short_chunks(lengths, min_rows):
+    bounds = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    merged = merge_short_chunks(bounds, min_rows)
+    assert merged[0] == bounds[0] and merged[-1] == bounds[-1]
+    assert set(merged.tolist()) <= set(bounds.tolist())
+    sizes = np.diff(merged)
+    if len(bounds) > 2 and len(sizes) > 1:
+        assert np.all(sizes >= min_rows)
+    # as many chunks as possible: no kept chunk could be split at an original bound
+    for lo, hi in zip(merged[:-1], merged[1:]):
+        inner = bounds[(bounds > lo) & (bounds < hi)]
+        assert not np.any((inner - lo >= min_rows) & (hi - inner >= min_rows))
 
 
 def _problem(seed, m, n, density, d, dtype):

@@ -5,8 +5,15 @@ import numpy as np
 from .._threading import run_tasks
 
 #: Bytes of one block of rows multiplied per BLAS call (the block, its
-#: weighted copy and the product stay in the L2 cache), unless ``d`` rows take more.
+#: weighted copy and the product stay in the L2 cache), unless
+#: :data:`GRAMIAN_BLOCK_DEPTH` ``* d`` rows take more.
 GRAMIAN_BLOCK_BYTES = 256 * 1024
+
+#: A block (and a chunk) has at least this many times ``d`` rows, so that its
+#: product's ``rows d^2`` multiply-adds outweigh adding the ``d x d`` result
+#: into the float64 sum (benchmarks/README.md, "Gramian and rotation blocks
+#: for large d").
+GRAMIAN_BLOCK_DEPTH = 4
 
 
 def weighted_gramian(factors, weights, chunk_bounds):
@@ -20,8 +27,9 @@ def weighted_gramian(factors, weights, chunk_bounds):
     chunk's float64 sum, as the half-steps' register tiles are: float32
     factors carry float32 rounding already, and a float64 copy of each block
     costs time (benchmarks/README.md, "Gramians in the factors' dtype"). A
-    block has at least ``d`` rows, so that its ``d x d`` product is not mostly
-    a write of the sum.
+    block has at least :data:`GRAMIAN_BLOCK_DEPTH` ``* d`` rows, so that its
+    ``d x d`` product is not mostly a write of the sum; a shorter chunk is
+    merged with the next (:func:`merge_short_chunks`).
 
     Parameters
     ----------
@@ -34,9 +42,11 @@ def weighted_gramian(factors, weights, chunk_bounds):
         (see :func:`fastwmf._threading.uniform_chunks`): each holds a d x d
         partial.
     """
-    n_chunks = len(chunk_bounds) - 1
     d = factors.shape[1]
-    block_rows = max(64, GRAMIAN_BLOCK_BYTES // (factors.itemsize * max(d, 1)), d)
+    chunk_bounds = merge_short_chunks(chunk_bounds, GRAMIAN_BLOCK_DEPTH * d)
+    n_chunks = len(chunk_bounds) - 1
+    block_rows = max(64, GRAMIAN_BLOCK_BYTES // (factors.itemsize * max(d, 1)),
+                     GRAMIAN_BLOCK_DEPTH * d)
     roots = np.sqrt(np.asarray(weights, dtype=np.float64)).astype(factors.dtype)
     unit = bool(np.all(roots == 1.0))
     partial = np.zeros((max(n_chunks, 1), d, d))
@@ -55,3 +65,21 @@ def weighted_gramian(factors, weights, chunk_bounds):
     for c in range(1, n_chunks):
         out += partial[c]
     return out
+
+
+def merge_short_chunks(chunk_bounds, min_rows):
+    """Chunk boundaries with each chunk of fewer than ``min_rows`` rows merged
+    into the next (the last into the one before); the first and last
+    boundaries are kept. Depends on the boundaries alone, never on the
+    thread count."""
+    bounds = np.asarray(chunk_bounds, dtype=np.int64)
+    if len(bounds) <= 2:
+        return bounds
+    kept = [int(bounds[0])]
+    for bound in bounds[1:-1]:
+        if bound - kept[-1] >= min_rows:
+            kept.append(int(bound))
+    if len(kept) > 1 and bounds[-1] - kept[-1] < min_rows:
+        kept.pop()
+    kept.append(int(bounds[-1]))
+    return np.array(kept, dtype=np.int64)

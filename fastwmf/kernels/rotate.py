@@ -5,8 +5,14 @@ import numpy as np
 from .._threading import run_tasks
 
 #: Bytes of one block of rows of :func:`rotate_rows_parallel`: a block and its
-#: product stay in the L2 cache.
+#: product stay in the L2 cache, unless that is fewer than
+#: :data:`ROTATE_MIN_ROWS` rows.
 ROTATE_BLOCK_BYTES = 256 * 1024
+
+#: Fewest rows per block: each product packs the whole ``d x d`` rotation,
+#: which a block of few rows does not amortise at large d
+#: (benchmarks/README.md, "Gramian and rotation blocks for large d").
+ROTATE_MIN_ROWS = 512
 
 
 def rotate_rows_parallel(rows, rotation, block_rows=None):
@@ -22,11 +28,12 @@ def rotate_rows_parallel(rows, rotation, block_rows=None):
     rows : ndarray, shape (m, d), C-contiguous
     rotation : ndarray, shape (d, d), of ``rows``' dtype
     block_rows : int, optional
-        Rows per block (default: :data:`ROTATE_BLOCK_BYTES` of them).
+        Rows per block (default: :data:`ROTATE_BLOCK_BYTES` of them, at least
+        :data:`ROTATE_MIN_ROWS`).
     """
     m, d = rows.shape
     if block_rows is None:
-        block_rows = max(16, ROTATE_BLOCK_BYTES // (rows.itemsize * max(d, 1)))
+        block_rows = max(ROTATE_MIN_ROWS, ROTATE_BLOCK_BYTES // (rows.itemsize * max(d, 1)))
     n_blocks = -(-m // block_rows)
 
     def block(b):
