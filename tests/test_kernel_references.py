@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from fastwmf._threading import thread_limits, uniform_chunks
 from fastwmf.kernels.gramian import merge_short_chunks, weighted_gramian
-from fastwmf.kernels.linalg import cholesky_solve_spd, cholesky_solve_upper
+from fastwmf.kernels.linalg import cholesky_solve_spd, cholesky_solve_upper, identity_plus_gram
 from fastwmf.kernels.loss import observed_loss, observed_loss_entries, weighted_squared_norm
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -50,6 +50,25 @@ def test_merge_short_chunks(lengths, min_rows):
     for lo, hi in zip(merged[:-1], merged[1:]):
         inner = bounds[(bounds > lo) & (bounds < hi)]
         assert not np.any((inner - lo >= min_rows) & (hi - inner >= min_rows))
+
+
+@settings(max_examples=40, deadline=None)
+@given(SEEDS, st.integers(0, 13), st.integers(1, 40), st.sampled_from([np.float32, np.float64]))
+def test_identity_plus_gram_is_the_upper_triangle(seed, n, d, dtype):
+    """Blocks of four rows and the rows past them (n % 4) alike; rows of T
+    past n and columns past d are not read."""
+    rng = np.random.default_rng(seed)
+    T = rng.standard_normal((n + 2, d + 3)).astype(dtype)
+    T[n:] = np.nan
+    T[:, d:] = np.nan
+    K = np.full((n + 1, n + 1), -7.0)
+    identity_plus_gram(T, n, d, K, dtype(0.0))
+    T64 = T[:n, :d].astype(np.float64)
+    want = np.eye(n) + T64 @ T64.T
+    upper = np.triu(np.ones((n, n), dtype=bool))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(K[:n, :n][upper], want[upper], rtol=tol, atol=tol * d)
+    assert np.all(K[n] == -7.0) and np.all(K[:, n] == -7.0)
 
 
 def _problem(seed, m, n, density, d, dtype):

@@ -149,32 +149,81 @@ def cholesky_solve_spd(K, b, size):
 def identity_plus_gram(T, n, d, K, zero):
     """The upper triangle of ``K = I + T T^T`` for the leading ``n x d`` block of ``T``.
 
-    Each row of ``T`` is taken against four at a time, so one load of it
-    feeds four multiply-adds; the products are summed in the type of
-    ``zero`` and stored in ``K``'s.
+    Formed in ``4 x 4`` blocks of ``K``: each pass over ``d`` columns loads
+    eight rows of ``T`` for sixteen dot products, so a ``T`` held in the
+    second-level cache (long rows) is read half as often as with one row
+    against four. The products are summed in the type of ``zero`` and stored
+    in ``K``'s; rows past the last full block of four are taken one by one.
     """
+    full = n - n % 4
+    for p in range(0, full, 4):
+        for q in range(p, full, 4):
+            _gram_block_4x4(T, p, q, d, K, zero)
+        for r in range(p, p + 4):
+            for q in range(full, n):
+                K[r, q] = _row_dot(T, r, q, d, zero)
+    for p in range(full, n):
+        for q in range(p, n):
+            K[p, q] = _row_dot(T, p, q, d, zero)
     for p in range(n):
-        q = p
-        while q + 4 <= n:
-            k0 = zero
-            k1 = zero
-            k2 = zero
-            k3 = zero
-            for t in range(d):
-                tp = T[p, t]
-                k0 += T[q, t] * tp
-                k1 += T[q + 1, t] * tp
-                k2 += T[q + 2, t] * tp
-                k3 += T[q + 3, t] * tp
-            K[p, q] = k0
-            K[p, q + 1] = k1
-            K[p, q + 2] = k2
-            K[p, q + 3] = k3
-            q += 4
-        while q < n:
-            k0 = zero
-            for t in range(d):
-                k0 += T[q, t] * T[p, t]
-            K[p, q] = k0
-            q += 1
         K[p, p] += 1.0
+
+
+@njit(**SERIAL)
+def _row_dot(T, p, q, d, zero):
+    """``T[p, :d] . T[q, :d]`` summed in the type of ``zero``."""
+    s = zero
+    for t in range(d):
+        s += T[p, t] * T[q, t]
+    return s
+
+
+@njit(**SERIAL)
+def _gram_block_4x4(T, p, q, d, K, zero):
+    """``K[p:p+4, q:q+4] = T[p:p+4, :d] T[q:q+4, :d]^T`` (all sixteen entries;
+    on the diagonal, ``p = q``, the lower ones are written too and ignored)."""
+    a00 = a01 = a02 = a03 = zero
+    a10 = a11 = a12 = a13 = zero
+    a20 = a21 = a22 = a23 = zero
+    a30 = a31 = a32 = a33 = zero
+    for t in range(d):
+        p0 = T[p, t]
+        p1 = T[p + 1, t]
+        p2 = T[p + 2, t]
+        p3 = T[p + 3, t]
+        q0 = T[q, t]
+        q1 = T[q + 1, t]
+        q2 = T[q + 2, t]
+        q3 = T[q + 3, t]
+        a00 += p0 * q0
+        a01 += p0 * q1
+        a02 += p0 * q2
+        a03 += p0 * q3
+        a10 += p1 * q0
+        a11 += p1 * q1
+        a12 += p1 * q2
+        a13 += p1 * q3
+        a20 += p2 * q0
+        a21 += p2 * q1
+        a22 += p2 * q2
+        a23 += p2 * q3
+        a30 += p3 * q0
+        a31 += p3 * q1
+        a32 += p3 * q2
+        a33 += p3 * q3
+    K[p, q] = a00
+    K[p, q + 1] = a01
+    K[p, q + 2] = a02
+    K[p, q + 3] = a03
+    K[p + 1, q] = a10
+    K[p + 1, q + 1] = a11
+    K[p + 1, q + 2] = a12
+    K[p + 1, q + 3] = a13
+    K[p + 2, q] = a20
+    K[p + 2, q + 1] = a21
+    K[p + 2, q + 2] = a22
+    K[p + 2, q + 3] = a23
+    K[p + 3, q] = a30
+    K[p + 3, q + 1] = a31
+    K[p + 3, q + 2] = a32
+    K[p + 3, q + 3] = a33
