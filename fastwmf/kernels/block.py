@@ -39,9 +39,9 @@ TILE_ROWS = 4
 TILE_VECTORS = 2
 
 #: The block size whose Cholesky solve is compiled for a constant size
-#: (``WALS``'s default ``block_size``); other sizes take the generic loop,
-#: which is slower (benchmarks/README.md, "The default block size's Cholesky
-#: compiled for its size").
+#: (``WALS``'s default ``block_size``), which LLVM unrolls; other sizes take
+#: the generic loop (compared in benchmarks/README.md, "The default block
+#: size's Cholesky compiled for its size").
 SOLVED_BLOCK = 64
 
 

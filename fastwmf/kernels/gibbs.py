@@ -31,7 +31,8 @@ def _sample_chunk(c, entries, other, prior, noise, out, squares):
     for i in range(first, stop):
         longest = max(longest, indptr[i + 1] - indptr[i])
     # each row's vectors gathered into one block: its Gram matrix is then one
-    # BLAS product, faster than rank-4 updates in a loop (benchmarks/README.md)
+    # BLAS product instead of rank-4 updates in a loop (chosen by measurement,
+    # benchmarks/README.md)
     block = np.empty((max(longest, 1), D))
     gram = np.empty((D, D))
     A = np.empty((D, D))

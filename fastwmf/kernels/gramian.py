@@ -25,8 +25,8 @@ def weighted_gramian(factors, weights, chunk_bounds):
     on :func:`fastwmf._threading.run_tasks`'s threads (nothing to compile).
     A block's product is taken in the factors' dtype and added into the
     chunk's float64 sum, as the half-steps' register tiles are: float32
-    factors carry float32 rounding already, and a float64 copy of each block
-    costs time (benchmarks/README.md, "Gramians in the factors' dtype"). A
+    factors carry float32 rounding already, and no float64 copy of each block
+    is made (benchmarks/README.md, "Gramians in the factors' dtype"). A
     block has at least :data:`GRAMIAN_BLOCK_DEPTH` ``* d`` rows, so that its
     ``d x d`` product is not mostly a write of the sum; a shorter chunk is
     merged with the next (:func:`merge_short_chunks`).

@@ -93,8 +93,8 @@ def solve_upper(U, b, d):
     :func:`cholesky_solve_upper` leaves in ``A`` (a zero pivot gives a zero
     component).
 
-    :func:`cholesky_solve_upper` keeps its own copy of this loop: calling this
-    function from it made the exact half-step slower (benchmarks/README.md).
+    :func:`cholesky_solve_upper` keeps its own copy of this loop, chosen by
+    measurement over calling this function (benchmarks/README.md).
     """
     for k in range(d - 1, -1, -1):
         if U[k, k] == 0.0:
@@ -117,8 +117,7 @@ def cholesky_solve_spd(K, b, size):
     subtracts its outer product from the trailing rows over contiguous memory.
     Indices are unsigned, so Numba emits no negative-index wraparound and
     LLVM vectorises the loops although ``size`` is known only at run time
-    (faster than the same code with signed indices: benchmarks/README.md,
-    "Kernel constants").
+    (signed indices compared in benchmarks/README.md, "Kernel constants").
     """
     n = np.uint64(size)
     one = np.uint64(1)
@@ -149,10 +148,10 @@ def cholesky_solve_spd(K, b, size):
 def identity_plus_gram(T, n, d, K, zero):
     """The upper triangle of ``K = I + T T^T`` for the leading ``n x d`` block of ``T``.
 
-    Formed in ``4 x 4`` blocks of ``K``: each pass over ``d`` columns loads
-    eight rows of ``T`` for sixteen dot products, so a ``T`` held in the
-    second-level cache (long rows) is read half as often as with one row
-    against four. The products are summed in the type of ``zero`` and stored
+    Formed in ``4 x 4`` blocks of ``K``: each pass over ``d`` columns reads
+    eight rows of ``T`` for sixteen dot products (one row against four reads
+    five for four), which matters where ``T`` is held in the second-level
+    cache (long rows). The products are summed in the type of ``zero`` and stored
     in ``K``'s; rows past the last full block of four are taken one by one.
     """
     full = n - n % 4

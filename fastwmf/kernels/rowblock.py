@@ -3,8 +3,8 @@
 Every helper takes the vector length ``D`` as an argument. LLVM inlines the
 helpers into a kernel compiled for one factor count (see
 :mod:`fastwmf.kernels.specialise`), where ``D`` is a constant, and emits
-unrolled SIMD code there. (Numba-level ``inline="always"`` was no faster and
-compiled longer: benchmarks/README.md, "Kernel constants".) Rows are
+unrolled SIMD code there. (Numba-level ``inline="always"`` was measured
+and not kept: benchmarks/README.md, "Kernel constants".) Rows are
 processed four at a time so that each load of the shared vector serves four
 dot products, and each load and store of the accumulator serves four updates.
 """

@@ -449,8 +449,8 @@ def _explicit_epoch_kernel(width, float_type, head):
     see :mod:`.rowhead`); vectors in that dtype, scalars in float64.
 
     Apart from the WMF epoch so that it carries none of the Gramian terms'
-    ``O(d^2)`` code: smaller and with fewer live values, it runs faster than a
-    combined kernel (benchmarks/README.md, "Kernel constants").
+    ``O(d^2)`` code: it is smaller and keeps fewer values live than a
+    combined kernel (compared in benchmarks/README.md, "Kernel constants").
     """
     head_size = max(head, 1)  # 1: never used (one part); intrinsics need a size > 0
     row_size = max(width, head_size + 1)  # likewise where width is 0 (generic)

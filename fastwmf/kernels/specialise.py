@@ -1,8 +1,8 @@
 """Kernels compiled for one factor count.
 
 A loop over ``d`` whose length LLVM knows at compile time becomes straight
-SIMD code; with ``d`` read from an array shape it stays a generic loop,
-which can be slower (benchmarks/README.md, "Kernel constants"). Kernel
+SIMD code; with ``d`` read from an array shape it stays a generic loop
+(compared in benchmarks/README.md, "Kernel constants"). Kernel
 factories therefore build one closure per *width*: ``d`` rounded up to a
 multiple of :data:`WIDTH_MULTIPLE`, the rows padded with zeros (padding never
 changes a result: zero columns stay zero through every product). Each width

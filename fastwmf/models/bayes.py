@@ -155,7 +155,8 @@ class PosteriorMean:
         # L R^T = (L A^-T) (A^T B) (R B^-T)^T with L^T L = A A^T, R^T R = B B^T:
         # the outer factors have orthonormal columns, so the SVD of the small
         # core A^T B gives the product's; only Gramians and products touch the
-        # long sides (BLAS-3; faster than their QR: benchmarks/README.md)
+        # long sides (BLAS-3; chosen over their QR by measurement:
+        # benchmarks/README.md)
         to_left, root_left = _orthonormalising(left)
         to_right, root_right = _orthonormalising(right)
         w, s, zt = np.linalg.svd(root_left.T @ root_right, full_matrices=False)
