@@ -118,6 +118,39 @@ def test_cg_kernel_variants_match_numpy(d):
     assert untracked.observed == 0.0 and untracked.penalty > 0.0
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [7, 64])
+def test_cg_gather_limit_changes_no_result(d, dtype):
+    """Rows kept gathered whole, or gathered again in each step in blocks of
+    any multiple of four entries, give the same factors and sums to the last bit."""
+    problem, start = _row_problem(d, dtype, seed=11)
+    values, _, rotation = als.gramian_eigenbasis(problem.G, 0)
+    rotation = rotation.astype(dtype)
+    other = problem.other @ rotation
+    results = {}
+    for limit, stream in ((4, 4), (8, 4), (12, 8), (36, 12), (als.GATHER_ROWS, 4), (None, 8),
+                          (None, als.GATHER_ROWS)):
+        out = start @ rotation
+        sums = als.half_step_cg_eigenbasis(problem.rows, other, values, problem.w0, problem.q,
+                                           3, out, gather_limit=limit, stream_rows=stream,
+                                           track_observed=True)
+        results[limit, stream] = (out, sums)
+    reference, reference_sums = results[None, als.GATHER_ROWS]
+    for limit, (out, sums) in results.items():
+        np.testing.assert_array_equal(out, reference, err_msg=str(limit))
+        assert tuple(sums) == tuple(reference_sums), limit
+
+
+@pytest.mark.parametrize("width", [8, 24, 64, 128, 1024, 4096])
+@pytest.mark.parametrize("itemsize", [4, 8])
+def test_cg_gather_limit_is_a_byte_budget(width, itemsize):
+    limit = als.cg_gather_limit(width, itemsize)
+    assert limit % als.GATHER_ROWS == 0 and limit >= als.GATHER_ROWS
+    if limit > als.GATHER_ROWS:
+        assert limit * width * itemsize <= als.CG_RESIDENT_BYTES
+        assert (limit + als.GATHER_ROWS) * width * itemsize > als.CG_RESIDENT_BYTES
+
+
 @pytest.mark.parametrize("d", [7, 64])
 def test_cg_kernel_float32_tracks_float64(d):
     problem64, start = _row_problem(d, np.float64, seed=3)

@@ -32,9 +32,24 @@ CG_TINY = 1e-250
 #: fraction of the largest seen in the row (pAp <= 0 included).
 CG_CURVATURE_TOLERANCE = 1e-12
 
-#: Stored entries of a row gathered into per-chunk scratch; a shorter row is
-#: gathered once and reused by every CG step, a longer one block by block.
+#: Stored entries of a row gathered into per-chunk scratch at a time by the
+#: exact and block solvers; also the fewest a CG chunk keeps gathered.
 GATHER_ROWS = 1024
+
+#: Bytes of gathered factor rows a CG chunk keeps: a row whose gathered
+#: entries fit is gathered once and reused by every CG step, a longer one is
+#: gathered again, block by block, in each step. Sized in bytes, so that the
+#: long rows of a power-law side stay gathered in the last-level cache at any
+#: ``d`` (benchmarks/README.md, "Long rows stay gathered across CG steps").
+CG_RESIDENT_BYTES = 8 << 20
+
+
+def cg_gather_limit(width, itemsize):
+    """Stored entries of a row that the CG kernel gathers once for all its steps,
+    for rows of ``width`` values of ``itemsize`` bytes: a multiple of
+    :data:`GATHER_ROWS`."""
+    rows = CG_RESIDENT_BYTES // (width * itemsize)
+    return max(GATHER_ROWS, rows - rows % GATHER_ROWS)
 
 #: The exact solver takes the Woodbury route (an ``n x n`` system instead of a
 #: ``d x d`` one) for rows with at most this fraction of ``d`` entries. The
@@ -355,7 +370,8 @@ def half_step_cg(rows, other, gramian, w0, col_weights, cg_steps, out, *,
 
 
 def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps, out, *,
-                            gather_limit=GATHER_ROWS, width=None, track_observed=False):
+                            gather_limit=None, stream_rows=GATHER_ROWS, width=None,
+                            track_observed=False):
     """:func:`half_step_cg` for factors stored in the eigenbasis of the Gramian.
 
     There ``G = diag(eigenvalues)``, so the system matrix's product costs
@@ -370,8 +386,14 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     eigenvalues : ndarray of float64, shape (d,) or longer
         The diagonal of ``Y^T diag(q) Y``; entries past ``d`` are ignored (the
         kernel's padding columns get 0: ``x`` and ``p`` are 0 there).
-    gather_limit : int, default GATHER_ROWS
-        Stored entries of a row gathered once and reused by every CG step.
+    gather_limit : int, optional
+        Stored entries of a row gathered once and reused by every CG step
+        (default: :func:`cg_gather_limit` of the compiled width). Any
+        multiple of four, the rows the kernel's passes take at a time, gives
+        the same result; only the time changes.
+    stream_rows : int, default GATHER_ROWS
+        A longer row is gathered again in each CG step, in blocks of this
+        many entries (at most ``gather_limit``); a multiple of four, as above.
     width : int, optional
         The compiled width (default: :func:`.specialise.kernel_width` of ``d``;
         0 for the generic kernel).
@@ -393,7 +415,12 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     kernel = _cg_kernel(width, other.dtype.type)
     sums = chunk_sums(rows.chunk_bounds)
     entries, weights = chunk_records(rows, w0, col_weights)
-    settings = (int(gather_limit), int(cg_steps), bool(track_observed))
+    if gather_limit is None:
+        gather_limit = cg_gather_limit(width or d, other.itemsize)
+    if gather_limit < 1 or stream_rows < 1:
+        raise ValueError(f"gather_limit and stream_rows must be positive, got "
+                         f"{gather_limit} and {stream_rows}")
+    settings = (int(gather_limit), int(stream_rows), int(cg_steps), bool(track_observed))
     run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
               len(rows.chunk_bounds) - 1)
     return total_sums(sums)
@@ -404,21 +431,26 @@ def _cg_kernel(width, float_type):
     """The CG half-step in the Gramian's eigenbasis, compiled for ``width``
     columns (0: any) and one dtype (values a closure is cached under).
     ``entries`` and ``weights`` are :func:`.halfstep.chunk_records`, ``settings`` is
-    ``(gather_limit, cg_steps, track)``: rows of up to ``gather_limit``
-    entries stay gathered across the CG steps (a run time value)."""
+    ``(gather_limit, stream_rows, cg_steps, track)``: rows of up to
+    ``gather_limit`` entries stay gathered across the CG steps, longer ones
+    are gathered again in each step, ``stream_rows`` at a time (run time
+    values)."""
 
     @njit(**CHUNK)
     def cg_chunk(c, entries, other, diagonal, weights, settings, sums, out):
         """Solve the rows of chunk ``c`` and store the chunk's sums in ``sums[c]``."""
         starts, ends, indices, targets, confidence, chunk_bounds = entries
         w0, row_weights, col_weights, row_reg = weights
-        gather_limit, cg_steps, track = settings
+        gather_limit, stream_rows, cg_steps, track = settings
         d = other.shape[1]
         D = width if width else d
         zero = float_type(0.0)
         longest = longest_span(starts, ends, chunk_bounds[c], chunk_bounds[c + 1])
         cap = max(min(longest, gather_limit), 1)
-        block = np.zeros((cap, D), other.dtype)
+        block = np.empty((cap, D), other.dtype)
+        for q in range(cap):  # the padding columns (gathers fill the rest)
+            for t in range(d, D):
+                block[q, t] = zero
         coef = np.empty(max(longest, 1), other.dtype)
         dots = np.empty(cap, other.dtype)
         x = np.zeros(D, other.dtype)
@@ -439,10 +471,14 @@ def _cg_kernel(width, float_type):
             reg_f = float_type(row_reg[i])
             for t in range(d):
                 x[t] = out[i, t]
+            # a row that fits in the scratch is gathered once for every step;
+            # a longer one is gathered again in each, in blocks of stream_rows
+            resident = n <= cap
+            span = max(n, 1) if resident else min(stream_rows, cap)
             # r = b - A x in one pass over the row, gathering it on the way
             diagonal_apply(diagonal, x, -w_f, -reg_f, r, D)
-            for start in range(0, n, cap):
-                count = min(cap, n - start)
+            for start in range(0, n, span):
+                count = min(span, n - start)
                 gather_rows(other, indices, lo + start, count, block, d)
                 rows_dot(block, count, x, dots, D, zero)
                 if track:
@@ -459,7 +495,6 @@ def _cg_kernel(width, float_type):
                     dots[q] = float_type(conf * np.float64(targets[e])
                                          - cq * np.float64(dots[q]))
                 rows_axpy(block, count, dots, r, D)
-            resident = n <= cap
             rs = 0.0
             for t in range(D):
                 p[t] = r[t]
@@ -472,8 +507,8 @@ def _cg_kernel(width, float_type):
                 if not (rs > rs_stop and rs > CG_TINY):
                     break
                 diagonal_apply(diagonal, p, w_f, reg_f, Ap, D)
-                for start in range(0, n, cap):
-                    count = min(cap, n - start)
+                for start in range(0, n, span):
+                    count = min(span, n - start)
                     if not resident:
                         gather_rows(other, indices, lo + start, count, block, d)
                     rows_dot_axpy(block, count, p, coef, start, dots, Ap, D, zero)
