@@ -218,7 +218,7 @@ def _exact_kernel(width, float_type):
                     woodbury = woodbury and coef[q] >= 0.0
             # (solved inline, K included, so that LLVM sees the constant D in the
             # loops; why not linalg.identity_plus_gram: benchmarks/README.md,
-            # "Kernel constants", the review at close)
+            # "Narrow kernel contracts", the review at close)
             if woodbury:
                 # T = C^(1/2) S D^(-1/2), K = I + T T^T (Woodbury):
                 # z = D^(-1/2) (y - T^T K^(-1) T y) with y = D^(-1/2) S^T rhs

@@ -88,9 +88,8 @@ class WALS(Growth, FactorModel):
         most ``block_size`` entries is solved exactly instead, through the
         Woodbury identity (:mod:`fastwmf.kernels.block`). ``block_size =
         factors`` is the exact solver. It converges like the exact solver per
-        iteration but costs more per iteration than CG at every ``factors``
-        measured, and reaches CG's objective no sooner (at best a tie, at
-        ``factors = 1024``), so CG stays the default (benchmarks/README.md,
+        iteration; CG stays the default (the comparison with CG by
+        ``factors``: README.md, "Which solver", and benchmarks/README.md,
         "Block solver").
     cg_steps : int, default 3
         Conjugate-gradient steps per row and half-step, for ``solver="cg"``.
