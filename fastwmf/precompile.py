@@ -22,7 +22,10 @@ from ._validation import check_choice, check_int
 from .datasets import make_implicit_interactions
 from .metrics import evaluate
 from .model_selection import split_per_user
+from .kernels.als import half_step_cg_eigenbasis
+from .kernels.halfstep import row_spans
 from .kernels.layout import gather_rows_in_place
+from .kernels.longrows import plan_long_rows
 from .models import SGD, BayesianMF, WALS
 
 #: What ``python -m fastwmf compile`` builds without options.
@@ -54,6 +57,8 @@ def _wals_paths(X, factors, dtype, threads):
             fitted.loss(data, **extra)
         model = WALS(factors=factors, iterations=2, solver=solver, dtype=dtype,
                      random_state=0, num_threads=threads).fit(X)
+    for data, extra in ((counts, {}), (counts, {"weights": weights}), (X, {})):
+        _lockstep_path(data, extra, factors, dtype, threads)
     model.loss(X)
     model.fold_in(X[:5])
     WALS(factors=factors, iterations=1, confidence="linear", dtype=dtype, random_state=0,
@@ -61,6 +66,22 @@ def _wals_paths(X, factors, dtype, threads):
     # the reordering of factor rows that fits of 10^6 entries or more use
     gather_rows_in_place(np.zeros((2, factors), dtype=dtype), np.arange(2)[::-1].copy())
     return model
+
+
+def _lockstep_path(data, extra, factors, dtype, threads):
+    # the CG half-step that solves long item rows in lockstep runs only where
+    # the user factors outgrow the caches: run it on a plan forced on the sample
+    _, problem = WALS(factors=factors, dtype=dtype, num_threads=threads)._prepare(data, **extra)
+    rows = problem.items.half_step_rows()
+    starts, ends = row_spans(rows.indptr)
+    n_users, n_items = data.shape
+    plan = plan_long_rows(starts, ends, rows.indices, rows.chunk_bounds, n_users, factors,
+                          np.dtype(dtype).itemsize, tile_rows=64, min_entries=1,
+                          min_other_bytes=0)
+    if plan is not None:
+        half_step_cg_eigenbasis(rows, np.zeros((n_users, factors), dtype), np.ones(factors),
+                                problem.w0, problem.users.row_weights, 1,
+                                np.zeros((n_items, factors), dtype), long_rows=plan)
 
 
 def _sgd_paths(X, factors, dtype, threads):

@@ -122,6 +122,15 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
             for data, extra in ((X, {}), (B, {}), (X, {"weights": np.full(X.nnz, 2.0)})):
                 model = fastwmf.WALS(factors=8, iterations=1, solver=solver).fit(data, **extra)
                 model.loss(data, **extra)
+        # fits whose long item rows are solved in lockstep (forced on small data)
+        from fastwmf.kernels import longrows
+        from fastwmf.models import _problem
+        _problem.RENUMBER_MIN_ENTRIES = 0
+        longrows.MIN_OTHER_BYTES = 0
+        longrows.MIN_ENTRIES_PER_TILE = 1
+        for data, extra in ((X, {}), (B, {}), (X, {"weights": np.full(X.nnz, 2.0)})):
+            fastwmf.WALS(factors=8, iterations=1).fit(data, **extra)
+        assert specialise.compiled_kernels("cg-long")
         built = [kernel for _, _, kernel in specialise.compiled_kernels()]
         for kernel in built + [layout.transpose_renumbered, loss._observed_loss_chunk]:
             assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)

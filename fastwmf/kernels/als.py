@@ -10,13 +10,14 @@ row is proportional to its stored entries, never to the number of columns.
 """
 
 import numpy as np
-from numba import njit
+from numba import get_num_threads, njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
 from ._llvm import gram_tile, vector_length
-from .halfstep import chunk_records, chunk_sums, total_sums
+from .halfstep import HalfStepSums, chunk_records, chunk_sums, total_sums
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
+from .longrows import _cg_long_kernel, long_row_groups
 from .rotate import rotate_rows_parallel
 from .rowblock import (
     diagonal_apply, gather_rows, longest_span, rows_axpy, rows_dot, rows_dot_axpy)
@@ -371,7 +372,7 @@ def half_step_cg(rows, other, gramian, w0, col_weights, cg_steps, out, *,
 
 def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps, out, *,
                             gather_limit=None, stream_rows=GATHER_ROWS, width=None,
-                            track_observed=False):
+                            track_observed=False, long_rows=None):
     """:func:`half_step_cg` for factors stored in the eigenbasis of the Gramian.
 
     There ``G = diag(eigenvalues)``, so the system matrix's product costs
@@ -400,7 +401,12 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     track_observed : bool, default False
         Also sum the observed part of the objective at the solved rows: each
         entry's prediction is updated with the row (``O(nnz_i)`` per step), so
-        no extra pass over the factor rows is needed.
+        no extra pass over the factor rows is needed (the long rows take one
+        more pass).
+    long_rows : longrows.LongRows, optional
+        Solve these leading rows in lockstep over tiles of ``other``
+        (:mod:`.longrows`, from :func:`.longrows.plan_long_rows` for these
+        rows and ``other``'s shape) and the rest one at a time.
 
     Other parameters are those of :func:`half_step_cg`.
 
@@ -421,9 +427,34 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
         raise ValueError(f"gather_limit and stream_rows must be positive, got "
                          f"{gather_limit} and {stream_rows}")
     settings = (int(gather_limit), int(stream_rows), int(cg_steps), bool(track_observed))
-    run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
-              len(rows.chunk_bounds) - 1)
-    return total_sums(sums)
+    if long_rows is None:
+        run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
+                  len(rows.chunk_bounds) - 1)
+        return total_sums(sums)
+    # the long rows first, each run on a thread of its own; the other rows'
+    # chunks fill the threads as they finish
+    entries = entries[:-1] + (long_rows.chunk_bounds,)
+    sums = chunk_sums(long_rows.chunk_bounds)
+    groups = long_row_groups(long_rows.offsets, get_num_threads())
+    n_groups = len(groups) - 1
+    long_kernel = _cg_long_kernel.for_factors(d, other.dtype)
+    long_entries = (rows.indices, rows.targets, rows.confidence)
+    long_settings = (int(cg_steps), bool(track_observed), CG_RESIDUAL_TOLERANCE, CG_TINY,
+                     CG_CURVATURE_TOLERANCE)
+    row_sums = np.zeros((long_rows.count, 3))
+
+    def task(k):
+        if k < n_groups:
+            long_kernel(k, groups, long_entries, long_rows.offsets, other, diagonal, weights,
+                        long_settings, row_sums, out)
+        else:
+            kernel(k - n_groups, entries, other, diagonal, weights, settings, sums, out)
+
+    run_tasks(task, n_groups + len(long_rows.chunk_bounds) - 1)
+    rest = total_sums(sums)
+    # row by row: the same sums whatever the groups
+    long_sums = row_sums.sum(axis=0)
+    return HalfStepSums(*(float(a + b) for a, b in zip(rest, long_sums)))
 
 
 @specialised("cg")

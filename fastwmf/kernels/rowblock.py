@@ -85,32 +85,46 @@ def indexed_rows_dot(other, indices, start, count, x, dots, D, zero):
         if q + 4 + GATHER_AHEAD <= count:
             for k in range(4):
                 prefetch_row(other, indices[start + q + GATHER_AHEAD + k], D)
-        j0 = indices[start + q]
-        j1 = indices[start + q + 1]
-        j2 = indices[start + q + 2]
-        j3 = indices[start + q + 3]
-        d0 = zero
-        d1 = zero
-        d2 = zero
-        d3 = zero
-        for t in range(D):
-            xt = x[t]
-            d0 += other[j0, t] * xt
-            d1 += other[j1, t] * xt
-            d2 += other[j2, t] * xt
-            d3 += other[j3, t] * xt
-        dots[q] = d0
-        dots[q + 1] = d1
-        dots[q + 2] = d2
-        dots[q + 3] = d3
+        dots[q], dots[q + 1], dots[q + 2], dots[q + 3] = four_dots(
+            other, indices[start + q], indices[start + q + 1], indices[start + q + 2],
+            indices[start + q + 3], x, D, zero)
         q += 4
     while q < count:
-        j0 = indices[start + q]
-        d0 = zero
-        for t in range(D):
-            d0 += other[j0, t] * x[t]
-        dots[q] = d0
+        dots[q] = row_dot(other, indices[start + q], x, D, zero)
         q += 1
+
+
+@njit(**SERIAL)
+def four_dots(other, j0, j1, j2, j3, x, D, zero):
+    """``other[j, :D] . x[:D]`` for the four rows ``j0 .. j3``, in one pass over ``x``."""
+    d0 = zero
+    d1 = zero
+    d2 = zero
+    d3 = zero
+    for t in range(D):
+        xt = x[t]
+        d0 += other[j0, t] * xt
+        d1 += other[j1, t] * xt
+        d2 += other[j2, t] * xt
+        d3 += other[j3, t] * xt
+    return d0, d1, d2, d3
+
+
+@njit(**SERIAL)
+def row_dot(other, j, x, D, zero):
+    """``other[j, :D] . x[:D]``."""
+    d0 = zero
+    for t in range(D):
+        d0 += other[j, t] * x[t]
+    return d0
+
+
+@njit(**SERIAL)
+def four_rows_axpy(other, j0, j1, j2, j3, w0, w1, w2, w3, out, D):
+    """``out[:D] += w0 other[j0, :D] + ... + w3 other[j3, :D]``."""
+    for t in range(D):
+        out[t] += (w0 * other[j0, t] + w1 * other[j1, t]
+                   + w2 * other[j2, t] + w3 * other[j3, t])
 
 
 @njit(**SERIAL)

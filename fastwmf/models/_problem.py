@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,8 +11,9 @@ from .._threading import row_chunks, uniform_chunks
 from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_cholesky
 from ..kernels.block import half_step_block
 from ..kernels.gramian import weighted_gramian
-from ..kernels.halfstep import HalfStepRows
+from ..kernels.halfstep import HalfStepRows, row_spans
 from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
+from ..kernels.longrows import plan_long_rows
 from ..kernels.loss import observed_loss, weighted_squared_norm
 from ._basis import SharedBasis
 
@@ -35,11 +36,30 @@ class Side:
     #: CSR row solved into factor row k (None: row k); row_weights, row_reg
     #: and chunks are in factor-row order
     row_order: np.ndarray | None = None
+    #: whether each row's indices are sorted (rows may then be solved in
+    #: lockstep, :mod:`fastwmf.kernels.longrows`)
+    sorted_indices: bool = False
+    #: the lockstep plans made so far, by the fixed factors' shape and dtype
+    long_row_plans: dict = field(default_factory=dict, repr=False)
 
     def half_step_rows(self):
         """These rows as a half-step solves them (:class:`~fastwmf.kernels.halfstep.HalfStepRows`)."""
         return HalfStepRows(self.indptr, self.indices, self.targets, self.confidence,
                             self.row_weights, self.row_reg, self.chunks, self.row_order)
+
+    def long_rows(self, other):
+        """The :class:`~fastwmf.kernels.longrows.LongRows` of a CG half-step of
+        these rows against the fixed factors ``other``, or None (made once per
+        shape and dtype of ``other``)."""
+        if not self.sorted_indices:
+            return None
+        key = (other.shape, other.dtype.str)
+        if key not in self.long_row_plans:
+            starts, ends = row_spans(self.indptr, self.row_order)
+            self.long_row_plans[key] = plan_long_rows(
+                starts, ends, self.indices, self.chunks, other.shape[0], other.shape[1],
+                other.itemsize)
+        return self.long_row_plans[key]
 
     @property
     def n_rows(self):
@@ -197,6 +217,7 @@ class Problem:
                 regularization, nu, item_counts, w0, item_weights_k, user_weights.sum()),
             chunks=row_chunks(item_indptr, row_cost),
             gram_chunks=uniform_chunks(n, min_rows=GRAMIAN_MIN_ROWS),
+            sorted_indices=True,  # transposed from the user rows in order
         )
         return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype),
                    item_weights=item_weights, user_order=user_order, item_order=item_order)
@@ -274,7 +295,8 @@ class Problem:
         if basis is not None and solver == "cg":
             eigenvalues = basis.diagonalise(G, other, out)
             return half_step_cg_eigenbasis(rows, other, eigenvalues, self.w0, q, cg_steps, out,
-                                           track_observed=track_observed)
+                                           track_observed=track_observed,
+                                           long_rows=side.long_rows(other))
         if solver == "cholesky":  # other is ours alone
             return half_step_cholesky(rows, other, G, self.w0, q, out, overwrite_other=True,
                                       track_observed=track_observed)
