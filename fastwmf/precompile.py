@@ -81,7 +81,8 @@ def _lockstep_path(data, extra, factors, dtype, threads):
     if plan is not None:
         half_step_cg_eigenbasis(rows, np.zeros((n_users, factors), dtype), np.ones(factors),
                                 problem.w0, problem.users.row_weights, 1,
-                                np.zeros((n_items, factors), dtype), long_rows=plan)
+                                np.zeros((n_items, factors), dtype), long_rows=plan,
+                                track_observed=True)
 
 
 def _sgd_paths(X, factors, dtype, threads):

@@ -130,7 +130,8 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
         longrows.MIN_ENTRIES_PER_TILE = 1
         for data, extra in ((X, {}), (B, {}), (X, {"weights": np.full(X.nnz, 2.0)})):
             fastwmf.WALS(factors=8, iterations=1).fit(data, **extra)
-        assert specialise.compiled_kernels("cg-long")
+        assert specialise.compiled_kernels("cg-long-pass")
+        assert specialise.compiled_kernels("cg-long-observed")
         built = [kernel for _, _, kernel in specialise.compiled_kernels()]
         for kernel in built + [layout.transpose_renumbered, loss._observed_loss_chunk]:
             assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)

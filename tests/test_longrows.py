@@ -97,6 +97,15 @@ def test_lockstep_agrees_with_the_row_kernel(dtype):
     assert untracked.observed == 0.0 and untracked.penalty == pytest.approx(lockstep.penalty)
 
 
+def test_partial_sums_stay_within_their_budget(monkeypatch):
+    rows, other, *_ = _long_row_problem(16, np.float64, seed=4, n=90, long=5)
+    monkeypatch.setattr(longrows, "PARTIAL_BYTES", 5 * 16 * 8 * 3)   # three runs' worth
+    plan = _plan(rows, other, tile_rows=1, min_entries=40)
+    assert len(plan.ranges) - 1 == 3
+    monkeypatch.setattr(longrows, "PARTIAL_BYTES", 1)
+    assert len(_plan(rows, other, tile_rows=1, min_entries=40).ranges) == 2
+
+
 @pytest.mark.skipif(max_threads() < 2, reason="needs two Numba threads")
 def test_lockstep_results_do_not_depend_on_the_thread_count():
     rows, other, values, w0, q, start = _long_row_problem(32, np.float32, seed=2, n=400,
@@ -127,6 +136,11 @@ def test_plan_long_rows_tiles_and_rules():
         assert plan.offsets[i, -1] == ends[i]
     assert plan.chunk_bounds[0] == 5 and plan.chunk_bounds[-1] == len(starts)
     assert np.all(np.diff(plan.chunk_bounds) > 0)
+    # runs of tiles: every tile in one run, at most TILE_RANGES of them
+    assert plan.ranges[0] == 0 and plan.ranges[-1] == n_tiles
+    assert np.all(np.diff(plan.ranges) > 0) and len(plan.ranges) - 1 <= longrows.TILE_RANGES
+    few = _plan(rows, other, tile_rows=1, min_entries=40)
+    assert len(few.ranges) - 1 == longrows.TILE_RANGES
     # the default rule: enough entries per tile, fixed factors too large to cache
     assert longrows.plan_long_rows(starts, ends, rows.indices, rows.chunk_bounds,
                                    other.shape[0], 16, 4) is None

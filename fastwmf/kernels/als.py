@@ -10,14 +10,14 @@ row is proportional to its stored entries, never to the number of columns.
 """
 
 import numpy as np
-from numba import get_num_threads, njit
+from numba import njit
 
 from .._config import CHUNK
 from .._threading import run_tasks
 from ._llvm import gram_tile, vector_length
 from .halfstep import HalfStepSums, chunk_records, chunk_sums, total_sums
 from .linalg import PIVOT_TOLERANCE, cholesky_solve_spd, cholesky_solve_upper
-from .longrows import _cg_long_kernel, long_row_groups
+from .longrows import solve_long_rows
 from .rotate import rotate_rows_parallel
 from .rowblock import (
     diagonal_apply, gather_rows, longest_span, rows_axpy, rows_dot, rows_dot_axpy)
@@ -419,7 +419,6 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     diagonal = np.zeros(width or d, other.dtype)
     diagonal[:d] = eigenvalues[:d]
     kernel = _cg_kernel(width, other.dtype.type)
-    sums = chunk_sums(rows.chunk_bounds)
     entries, weights = chunk_records(rows, w0, col_weights)
     if gather_limit is None:
         gather_limit = cg_gather_limit(width or d, other.itemsize)
@@ -427,33 +426,21 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
         raise ValueError(f"gather_limit and stream_rows must be positive, got "
                          f"{gather_limit} and {stream_rows}")
     settings = (int(gather_limit), int(stream_rows), int(cg_steps), bool(track_observed))
+    long_sums = np.zeros(3)
+    if long_rows is not None:  # first, in lockstep over tiles of other
+        row_sums = solve_long_rows(
+            long_rows, (rows.indices, rows.targets, rows.confidence), other, diagonal,
+            weights, int(cg_steps), bool(track_observed),
+            (CG_RESIDUAL_TOLERANCE, CG_TINY, CG_CURVATURE_TOLERANCE), out)
+        long_sums = row_sums.sum(axis=0)  # row by row: the same whatever the threads
+        entries = entries[:-1] + (long_rows.chunk_bounds,)
+    chunk_bounds = entries[-1]
+    sums = chunk_sums(chunk_bounds)
+    run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
+              len(chunk_bounds) - 1)
     if long_rows is None:
-        run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
-                  len(rows.chunk_bounds) - 1)
         return total_sums(sums)
-    # the long rows first, each run on a thread of its own; the other rows'
-    # chunks fill the threads as they finish
-    entries = entries[:-1] + (long_rows.chunk_bounds,)
-    sums = chunk_sums(long_rows.chunk_bounds)
-    groups = long_row_groups(long_rows.offsets, get_num_threads())
-    n_groups = len(groups) - 1
-    long_kernel = _cg_long_kernel.for_factors(d, other.dtype)
-    long_entries = (rows.indices, rows.targets, rows.confidence)
-    long_settings = (int(cg_steps), bool(track_observed), CG_RESIDUAL_TOLERANCE, CG_TINY,
-                     CG_CURVATURE_TOLERANCE)
-    row_sums = np.zeros((long_rows.count, 3))
-
-    def task(k):
-        if k < n_groups:
-            long_kernel(k, groups, long_entries, long_rows.offsets, other, diagonal, weights,
-                        long_settings, row_sums, out)
-        else:
-            kernel(k - n_groups, entries, other, diagonal, weights, settings, sums, out)
-
-    run_tasks(task, n_groups + len(long_rows.chunk_bounds) - 1)
     rest = total_sums(sums)
-    # row by row: the same sums whatever the groups
-    long_sums = row_sums.sum(axis=0)
     return HalfStepSums(*(float(a + b) for a, b in zip(rest, long_sums)))
 
 

@@ -13,12 +13,14 @@ factor matrix once, one *tile* of its rows at a time, sized to stay in the
 second-level cache, and adds the entries of every long row that fall in the
 tile, reading the factor rows where they lie. A factor row is then loaded
 from memory about once per pass for all long rows together, instead of once
-per entry. The CG recurrence of each row is that of :mod:`.als` (same
-scalars, same stopping rules); only the order of the sums over a row's
-entries is grouped differently at tile edges, so the results agree to
-rounding. Each row's sums follow its entries in order whatever the thread
-count, and the half-step's sums are added row by row, so the result does not
-depend on how rows are shared out among threads.
+per entry. Threads share out each pass by runs of consecutive tiles
+(:data:`TILE_RANGES` runs, fixed by the data, not by the thread count), so
+the fixed factors are read once per pass however many threads there are.
+Each run sums its entries of every row in entry order, and the runs' sums
+are added in run order between passes, where each row takes its CG step:
+the recurrence and stopping rules of :mod:`.als`, with the sums over a
+row's entries grouped differently, so the results agree to rounding and do
+not depend on the thread count.
 
 A long row's entries must be sorted by column (as on the item side, which is
 built by transposing the user rows), so that each tile's entries of a row
@@ -31,6 +33,7 @@ import numpy as np
 from numba import njit
 
 from .._config import CHUNK, SERIAL
+from .._threading import run_tasks
 from ._llvm import prefetch_row
 from .rowblock import GATHER_AHEAD, diagonal_apply, four_dots, four_rows_axpy, row_dot
 from .specialise import exact_width, specialised
@@ -49,6 +52,15 @@ MIN_ENTRIES_PER_TILE = 24
 #: fixed factor matrix must hold at least this many bytes.
 MIN_OTHER_BYTES = 32 << 20
 
+#: Runs of tiles that threads take one at a time in each pass: every thread
+#: walks its own part of the fixed factors, and each run's sums are added in
+#: run order, so the result does not depend on the thread count.
+TILE_RANGES = 16
+
+#: Most bytes of the runs' partial sums (``runs x long rows x d`` values):
+#: fewer runs where many long rows would need more.
+PARTIAL_BYTES = 32 << 20
+
 
 class LongRows(NamedTuple):
     """Which rows of a half-step are solved in lockstep, and how.
@@ -66,12 +78,17 @@ class LongRows(NamedTuple):
         The chunks of the other rows, from row ``count`` on.
     tile_rows : int
         Fixed factor rows per tile.
+    ranges : ndarray of int64
+        Tile bounds of the runs of tiles that threads take one at a time:
+        run ``g`` is tiles ``ranges[g] .. ranges[g+1]-1``, with about equal
+        long-row entries each.
     """
 
     count: int
     offsets: np.ndarray
     chunk_bounds: np.ndarray
     tile_rows: int
+    ranges: np.ndarray
 
 
 def tile_rows_for(d, itemsize):
@@ -130,7 +147,10 @@ def plan_long_rows(starts, ends, indices, chunk_bounds, n_other, d, itemsize, *,
         return None
     offsets = tile_offsets(starts[:count], ends[:count], indices, tile_rows, n_tiles)
     rest = np.unique(np.maximum(chunk_bounds, count))
-    return LongRows(count, offsets, rest.astype(np.int64), int(tile_rows))
+    n_ranges = min(TILE_RANGES, n_tiles,
+                   max(1, PARTIAL_BYTES // (count * d * itemsize)))
+    ranges = _balanced_bounds(np.diff(offsets, axis=1).sum(axis=0), n_ranges)
+    return LongRows(count, offsets, rest.astype(np.int64), int(tile_rows), ranges)
 
 
 @njit(**SERIAL)
@@ -152,16 +172,12 @@ def tile_offsets(starts, ends, indices, tile_rows, n_tiles):
     return offsets
 
 
-def long_row_groups(offsets, n_groups):
-    """Bounds of up to ``n_groups`` runs of long rows with about equal entries each."""
-    count = offsets.shape[0]
-    if count == 0:
-        return np.zeros(1, np.int64)
-    work = np.cumsum(offsets[:, -1] - offsets[:, 0] + 1, dtype=np.float64)
-    n_groups = max(1, min(int(n_groups), count))
-    inner = np.searchsorted(work, work[-1] * np.arange(1, n_groups) / n_groups) + 1
-    bounds = np.unique(np.concatenate(([0], inner, [count]))).astype(np.int64)
-    return bounds
+def _balanced_bounds(work, n_parts):
+    """Bounds of up to ``n_parts`` runs of consecutive items with about equal
+    ``work`` each (every run non-empty)."""
+    total = np.cumsum(work + 1, dtype=np.float64)
+    inner = np.searchsorted(total, total[-1] * np.arange(1, n_parts) / n_parts) + 1
+    return np.unique(np.concatenate(([0], inner, [len(work)]))).astype(np.int64)
 
 
 @njit(**SERIAL)
@@ -257,121 +273,211 @@ def _entry_loss(targets, confidence, col_weights, wi, e, j, dot):
     return conf * err * err - wi * col_weights[j] * pred * pred
 
 
-@specialised("cg-long", widths=exact_width)
-def _cg_long_kernel(width, float_type):
-    """The lockstep CG of a run of long rows, compiled for ``width`` columns
+def solve_long_rows(long_rows, entries, other, diagonal, weights, cg_steps, track, rules,
+                    out):
+    """CG for the long rows ``0 .. long_rows.count-1`` of a half-step, in lockstep.
+
+    Parameters
+    ----------
+    long_rows : LongRows
+    entries : tuple
+        ``(indices, targets, confidence)`` of the half-step's rows.
+    other : ndarray, shape (n_other, d)
+        The fixed factors in the eigenbasis of their Gramian.
+    diagonal : ndarray, shape (d,) or longer
+        The Gramian's eigenvalues.
+    weights : tuple
+        ``(w0, row_weights, col_weights, row_reg)``, as the CG kernel of
+        :mod:`.als` takes them.
+    cg_steps : int
+    track : bool
+        Also sum the observed part of the objective at the solved rows.
+    rules : tuple of float
+        ``(residual_tolerance, tiny, curvature_tolerance)``: the stopping
+        rules of the CG kernel of :mod:`.als`.
+    out : ndarray, shape (n_rows, d)
+        Warm starts on entry, the solved rows on exit (rows ``0 ..
+        count-1``).
+
+    Returns
+    -------
+    ndarray of float64, shape (count, 3)
+        Each long row's ``(observed, penalty, squares)``.
+    """
+    count, offsets, ranges = long_rows.count, long_rows.offsets, long_rows.ranges
+    d = other.shape[1]
+    n_ranges = len(ranges) - 1
+    pass_kernel = _long_pass_kernel.for_factors(d, other.dtype)
+    partial = np.empty((n_ranges, count, d), other.dtype)
+    r = np.empty((count, d), other.dtype)
+    p = np.empty((count, d), other.dtype)
+    Ap = np.empty((count, d), other.dtype)
+    state = np.zeros((count, 3))  # rs, rs_stop, largest curvature
+    live = np.ones(count, np.bool_)
+
+    def add_entries(vectors, residual):
+        run_tasks(lambda g: pass_kernel(g, ranges, entries, offsets, other, vectors, weights,
+                                        live, residual, partial), n_ranges)
+
+    add_entries(out, True)
+    start_residual(diagonal, out, weights, partial, r, p, state, rules)
+    for _ in range(cg_steps):
+        if not start_products(diagonal, p, weights, Ap, state, live, rules):
+            break
+        add_entries(p, False)
+        finish_step(partial, p, Ap, r, out, state, live, rules)
+    row_sums = np.zeros((count, 3))
+    squares = np.einsum("ij,ij->i", out[:count].astype(np.float64), out[:count])
+    row_sums[:, 1] = weights[3][:count] * squares
+    row_sums[:, 2] = squares
+    if track:
+        observed = np.zeros((n_ranges, count))
+        kernel = _long_observed_kernel.for_factors(d, other.dtype)
+        run_tasks(lambda g: kernel(g, ranges, entries, offsets, other, out, weights, observed),
+                  n_ranges)
+        for g in range(n_ranges):  # in run order: the same sums whatever the threads
+            row_sums[:, 0] += observed[g]
+    return row_sums
+
+
+@specialised("cg-long-pass", widths=exact_width)
+def _long_pass_kernel(width, float_type):
+    """One lockstep pass over a run of tiles, compiled for ``width`` columns
     (0: any; rows of ``other`` are read in place, so no padding) and one
-    dtype. ``entries`` is ``(indices, targets, confidence)``, ``weights`` as
-    in :mod:`.als`, ``settings`` ``(cg_steps, track, residual_tolerance,
-    tiny, curvature_tolerance)``: the steps and the stopping rules of the CG
-    kernel of :mod:`.als`."""
+    dtype."""
 
     @njit(**CHUNK)
-    def cg_long_rows(g, groups, entries, offsets, other, diagonal, weights, settings,
-                     row_sums, out):
-        """Solve long rows ``groups[g] .. groups[g+1]-1`` into ``out`` and store
-        each row's ``(observed, penalty, squares)`` in ``row_sums``."""
-        w0, row_weights, col_weights, row_reg = weights
-        cg_steps, track, residual_tolerance, tiny, curvature_tolerance = settings
+    def long_pass(g, ranges, entries, offsets, other, vectors, weights, live, residual,
+                  partial):
+        """``partial[g, k]``: the entries of long row ``k`` in tiles ``ranges[g] ..
+        ranges[g+1]-1`` added as :func:`segment_add` adds them at
+        ``vectors[k]`` (``residual`` as there), for the ``live`` rows."""
+        w0, row_weights, col_weights, _ = weights
         D = width if width else other.shape[1]
         zero = float_type(0.0)
-        first = groups[g]
-        count = groups[g + 1] - first
-        n_tiles = offsets.shape[1] - 1
-        r = np.empty((count, D), other.dtype)
-        p = np.empty((count, D), other.dtype)
-        Ap = np.empty((count, D), other.dtype)
-        rs = np.zeros(count)
-        rs_stop = np.zeros(count)
-        max_curvature = np.zeros(count)
-        live = np.ones(count, np.bool_)
+        count = offsets.shape[0]
         scratch = np.empty(4, other.dtype)
+        part = partial[g]
         for k in range(count):
-            i = first + k
-            diagonal_apply(diagonal, out[i], -float_type(w0 * row_weights[i]),
-                           -float_type(row_reg[i]), r[k], D)
-        # r = b - A x, one tile of other's rows at a time
-        for b in range(n_tiles):
-            for k in range(count):
-                i = first + k
-                lo = offsets[i, b]
-                n = offsets[i, b + 1] - lo
-                if n:
-                    segment_add(other, entries, col_weights, w0 * row_weights[i], lo, n,
-                                out[i], r[k], scratch, True, D, zero)
-        for k in range(count):
-            total = 0.0
             for t in range(D):
-                p[k, t] = r[k, t]
-                total += np.float64(r[k, t]) * np.float64(r[k, t])
-            rs[k] = total
-            rs_stop[k] = residual_tolerance * total
-        for _ in range(cg_steps):
-            active = False
+                part[k, t] = zero
+        for b in range(ranges[g], ranges[g + 1]):
             for k in range(count):
-                # written so that NaN also stops (see the CG kernel of .als)
-                if live[k] and not (rs[k] > rs_stop[k] and rs[k] > tiny):
-                    live[k] = False
-                if live[k]:
-                    i = first + k
-                    diagonal_apply(diagonal, p[k], float_type(w0 * row_weights[i]),
-                                   float_type(row_reg[i]), Ap[k], D)
-                    active = True
-            if not active:
-                break
-            for b in range(n_tiles):
-                for k in range(count):
-                    if live[k]:
-                        i = first + k
-                        lo = offsets[i, b]
-                        n = offsets[i, b + 1] - lo
-                        if n:
-                            segment_add(other, entries, col_weights, w0 * row_weights[i],
-                                        lo, n, p[k], Ap[k], scratch, False, D, zero)
-            for k in range(count):
-                if not live[k]:
-                    continue
-                i = first + k
-                pAp = 0.0
-                pp = 0.0
-                for t in range(D):
-                    pAp += np.float64(p[k, t]) * np.float64(Ap[k, t])
-                    pp += np.float64(p[k, t]) * np.float64(p[k, t])
-                if not (pp > tiny and pAp > 0.0):
-                    live[k] = False
-                    continue
-                curvature = pAp / pp
-                max_curvature[k] = max(max_curvature[k], curvature)
-                if not (curvature > curvature_tolerance * max_curvature[k]):
-                    live[k] = False
-                    continue
-                alpha = float_type(rs[k] / pAp)
-                rs_new = 0.0
-                for t in range(D):
-                    out[i, t] += alpha * p[k, t]
-                    r[k, t] -= alpha * Ap[k, t]
-                    rs_new += np.float64(r[k, t]) * np.float64(r[k, t])
-                beta = float_type(rs_new / rs[k])
-                for t in range(D):
-                    p[k, t] = r[k, t] + beta * p[k, t]
-                rs[k] = rs_new
-        for k in range(count):
-            i = first + k
-            norm = 0.0
-            for t in range(D):
-                norm += np.float64(out[i, t]) * np.float64(out[i, t])
-            row_sums[i, 0] = 0.0
-            row_sums[i, 1] = row_reg[i] * norm
-            row_sums[i, 2] = norm
-        if track:
-            for b in range(n_tiles):
-                for k in range(count):
-                    i = first + k
-                    lo = offsets[i, b]
-                    n = offsets[i, b + 1] - lo
-                    if n:
-                        row_sums[i, 0] += segment_observed(
-                            other, entries, col_weights, w0 * row_weights[i], lo, n, out[i],
-                            D, zero)
+                lo = offsets[k, b]
+                n = offsets[k, b + 1] - lo
+                if n and live[k]:
+                    segment_add(other, entries, col_weights, w0 * row_weights[k], lo, n,
+                                vectors[k], part[k], scratch, residual, D, zero)
 
-    return cg_long_rows
+    return long_pass
+
+
+@specialised("cg-long-observed", widths=exact_width)
+def _long_observed_kernel(width, float_type):
+    """The observed part of the objective over a run of tiles (as
+    :func:`_long_pass_kernel`)."""
+
+    @njit(**CHUNK)
+    def long_observed(g, ranges, entries, offsets, other, out, weights, observed):
+        """``observed[g, k]``: :func:`segment_observed` of long row ``k`` at
+        ``out[k]`` over tiles ``ranges[g] .. ranges[g+1]-1``."""
+        w0, row_weights, col_weights, _ = weights
+        D = width if width else other.shape[1]
+        zero = float_type(0.0)
+        for b in range(ranges[g], ranges[g + 1]):
+            for k in range(offsets.shape[0]):
+                lo = offsets[k, b]
+                n = offsets[k, b + 1] - lo
+                if n:
+                    observed[g, k] += segment_observed(other, entries, col_weights,
+                                                       w0 * row_weights[k], lo, n, out[k],
+                                                       D, zero)
+
+    return long_observed
+
+
+@njit(**SERIAL)
+def _add_runs(partial, k, out):
+    """``out[:] += partial[g, k]`` for each run ``g`` in order."""
+    for g in range(partial.shape[0]):
+        for t in range(out.shape[0]):
+            out[t] += partial[g, k, t]
+
+
+@njit(**SERIAL)
+def _rounded(value, like):
+    """``value`` rounded to the dtype of the array ``like``."""
+    held = np.empty(1, like.dtype)
+    held[0] = value
+    return held[0]
+
+
+@njit(**SERIAL)
+def start_residual(diagonal, out, weights, partial, r, p, state, rules):
+    """``r = p = b - A x`` of each long row from the runs' sums, and its
+    squared norm and stopping level in ``state``."""
+    w0, row_weights, _, row_reg = weights
+    d = r.shape[1]
+    for k in range(r.shape[0]):
+        diagonal_apply(diagonal, out[k], _rounded(-w0 * row_weights[k], r),
+                       _rounded(-row_reg[k], r), r[k], d)
+        _add_runs(partial, k, r[k])
+        total = 0.0
+        for t in range(d):
+            p[k, t] = r[k, t]
+            total += np.float64(r[k, t]) * np.float64(r[k, t])
+        state[k, 0] = total
+        state[k, 1] = rules[0] * total
+
+
+@njit(**SERIAL)
+def start_products(diagonal, p, weights, Ap, state, live, rules):
+    """Retire the rows whose residual is small (or NaN) and set ``Ap`` to the
+    Gramian's part of the product for the others; whether any is left."""
+    w0, row_weights, _, row_reg = weights
+    tiny = rules[1]
+    active = False
+    for k in range(p.shape[0]):
+        # written so that NaN also stops (see the CG kernel of .als)
+        if live[k] and not (state[k, 0] > state[k, 1] and state[k, 0] > tiny):
+            live[k] = False
+        if live[k]:
+            diagonal_apply(diagonal, p[k], _rounded(w0 * row_weights[k], p),
+                           _rounded(row_reg[k], p), Ap[k], p.shape[1])
+            active = True
+    return active
+
+
+@njit(**SERIAL)
+def finish_step(partial, p, Ap, r, out, state, live, rules):
+    """Add the runs' sums to ``Ap`` and take one CG step in each live row
+    (the recurrence and stopping rules of the CG kernel of :mod:`.als`)."""
+    tiny, curvature_tolerance = rules[1], rules[2]
+    d = p.shape[1]
+    for k in range(p.shape[0]):
+        if not live[k]:
+            continue
+        _add_runs(partial, k, Ap[k])
+        pAp = 0.0
+        pp = 0.0
+        for t in range(d):
+            pAp += np.float64(p[k, t]) * np.float64(Ap[k, t])
+            pp += np.float64(p[k, t]) * np.float64(p[k, t])
+        if not (pp > tiny and pAp > 0.0):
+            live[k] = False
+            continue
+        curvature = pAp / pp
+        state[k, 2] = max(state[k, 2], curvature)
+        if not (curvature > curvature_tolerance * state[k, 2]):
+            live[k] = False
+            continue
+        alpha = _rounded(state[k, 0] / pAp, p)
+        rs_new = 0.0
+        for t in range(d):
+            out[k, t] += alpha * p[k, t]
+            r[k, t] -= alpha * Ap[k, t]
+            rs_new += np.float64(r[k, t]) * np.float64(r[k, t])
+        beta = _rounded(rs_new / state[k, 0], p)
+        for t in range(d):
+            p[k, t] = r[k, t] + beta * p[k, t]
+        state[k, 0] = rs_new
