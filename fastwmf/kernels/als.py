@@ -426,7 +426,6 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
         raise ValueError(f"gather_limit and stream_rows must be positive, got "
                          f"{gather_limit} and {stream_rows}")
     settings = (int(gather_limit), int(stream_rows), int(cg_steps), bool(track_observed))
-    long_sums = np.zeros(3)
     if long_rows is not None:  # first, in lockstep over tiles of other
         row_sums = solve_long_rows(
             long_rows, (rows.indices, rows.targets, rows.confidence), other, diagonal,
@@ -438,9 +437,9 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     sums = chunk_sums(chunk_bounds)
     run_tasks(lambda c: kernel(c, entries, other, diagonal, weights, settings, sums, out),
               len(chunk_bounds) - 1)
-    if long_rows is None:
-        return total_sums(sums)
     rest = total_sums(sums)
+    if long_rows is None:
+        return rest
     return HalfStepSums(*(float(a + b) for a, b in zip(rest, long_sums)))
 
 

@@ -38,9 +38,9 @@ from ._llvm import prefetch_row
 from .rowblock import GATHER_AHEAD, diagonal_apply, four_dots, four_rows_axpy, row_dot
 from .specialise import exact_width, specialised
 
-#: Bytes of fixed factor rows in one tile: half of a second-level cache of
-#: 1 MB, so that the long rows' own vectors fit beside it (chosen by
-#: measurement: benchmarks/README.md, "Long rows in lockstep").
+#: Bytes of fixed factor rows in one tile: few enough to stay in a core's
+#: second-level cache beside the long rows' own vectors (benchmarks/README.md,
+#: "Long rows in lockstep").
 TILE_BYTES = 512 << 10
 
 #: A row is solved in lockstep when it has at least this many stored entries
@@ -405,22 +405,16 @@ def _add_runs(partial, k, out):
 
 
 @njit(**SERIAL)
-def _rounded(value, like):
-    """``value`` rounded to the dtype of the array ``like``."""
-    held = np.empty(1, like.dtype)
-    held[0] = value
-    return held[0]
-
-
-@njit(**SERIAL)
 def start_residual(diagonal, out, weights, partial, r, p, state, rules):
     """``r = p = b - A x`` of each long row from the runs' sums, and its
     squared norm and stopping level in ``state``."""
     w0, row_weights, _, row_reg = weights
     d = r.shape[1]
+    scale = np.empty(2, r.dtype)  # rounds the row's scalars to the factors' dtype
     for k in range(r.shape[0]):
-        diagonal_apply(diagonal, out[k], _rounded(-w0 * row_weights[k], r),
-                       _rounded(-row_reg[k], r), r[k], d)
+        scale[0] = -w0 * row_weights[k]
+        scale[1] = -row_reg[k]
+        diagonal_apply(diagonal, out[k], scale[0], scale[1], r[k], d)
         _add_runs(partial, k, r[k])
         total = 0.0
         for t in range(d):
@@ -437,13 +431,15 @@ def start_products(diagonal, p, weights, Ap, state, live, rules):
     w0, row_weights, _, row_reg = weights
     tiny = rules[1]
     active = False
+    scale = np.empty(2, p.dtype)  # rounds the row's scalars to the factors' dtype
     for k in range(p.shape[0]):
         # written so that NaN also stops (see the CG kernel of .als)
         if live[k] and not (state[k, 0] > state[k, 1] and state[k, 0] > tiny):
             live[k] = False
         if live[k]:
-            diagonal_apply(diagonal, p[k], _rounded(w0 * row_weights[k], p),
-                           _rounded(row_reg[k], p), Ap[k], p.shape[1])
+            scale[0] = w0 * row_weights[k]
+            scale[1] = row_reg[k]
+            diagonal_apply(diagonal, p[k], scale[0], scale[1], Ap[k], p.shape[1])
             active = True
     return active
 
@@ -454,6 +450,7 @@ def finish_step(partial, p, Ap, r, out, state, live, rules):
     (the recurrence and stopping rules of the CG kernel of :mod:`.als`)."""
     tiny, curvature_tolerance = rules[1], rules[2]
     d = p.shape[1]
+    step = np.empty(2, p.dtype)  # alpha and beta, rounded to the factors' dtype
     for k in range(p.shape[0]):
         if not live[k]:
             continue
@@ -471,13 +468,15 @@ def finish_step(partial, p, Ap, r, out, state, live, rules):
         if not (curvature > curvature_tolerance * state[k, 2]):
             live[k] = False
             continue
-        alpha = _rounded(state[k, 0] / pAp, p)
+        step[0] = state[k, 0] / pAp
+        alpha = step[0]
         rs_new = 0.0
         for t in range(d):
             out[k, t] += alpha * p[k, t]
             r[k, t] -= alpha * Ap[k, t]
             rs_new += np.float64(r[k, t]) * np.float64(r[k, t])
-        beta = _rounded(rs_new / state[k, 0], p)
+        step[1] = rs_new / state[k, 0]
+        beta = step[1]
         for t in range(d):
             p[k, t] = r[k, t] + beta * p[k, t]
         state[k, 0] = rs_new
