@@ -70,8 +70,11 @@ def _wals_paths(X, factors, dtype, threads):
 
 def _lockstep_path(data, extra, factors, dtype, threads):
     # the CG half-step that solves long item rows in lockstep runs only where
-    # the user factors outgrow the caches: run it on a plan forced on the sample
-    _, problem = WALS(factors=factors, dtype=dtype, num_threads=threads)._prepare(data, **extra)
+    # the user factors outgrow the caches: run it on a plan forced on the
+    # sample, laid out as fits of 10^6 entries or more are (rows by activity)
+    model = WALS(factors=factors, dtype=dtype, num_threads=threads)
+    problem = model._problem(data, extra.get("weights"), None, None, model._checked_params(),
+                             renumber=True)
     rows = problem.items.half_step_rows()
     starts, ends = row_spans(rows.indptr)
     n_users, n_items = data.shape

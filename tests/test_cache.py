@@ -133,7 +133,8 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
         assert specialise.compiled_kernels("cg-long-pass")
         assert specialise.compiled_kernels("cg-long-observed")
         built = [kernel for _, _, kernel in specialise.compiled_kernels()]
-        for kernel in built + [layout.transpose_renumbered, loss._observed_loss_chunk]:
+        for kernel in built + [layout.transpose_renumbered, layout.gather_csr_rows,
+                               loss._observed_loss_chunk]:
             assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)
     """)
     subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=600)

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastwmf
-from fastwmf.kernels.layout import gather_rows_in_place, transpose_entries, transpose_renumbered
+from fastwmf.kernels.layout import (
+    gather_csr_rows, gather_rows_in_place, transpose_entries, transpose_renumbered)
 from fastwmf.models import _problem
 from fastwmf.models._problem import by_activity, inverse_permutation
 
@@ -43,6 +44,29 @@ def test_transpose_renumbered_is_the_permuted_csc(seed):
     C = sp.csr_matrix((conf, X.indices, X.indptr), shape=X.shape)[row_order][:, old_col].T.tocsr()
     C.sort_indices()
     np.testing.assert_array_equal(out[2], C.data)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gather_csr_rows_is_the_permuted_csr(seed):
+    rng = np.random.default_rng(seed)
+    X = _csr(41, 19, 0.25, seed)  # some rows empty
+    order = rng.permutation(41)
+    new_col = rng.permutation(19).astype(np.int32)
+    conf = rng.random(X.nnz)
+    indptr = np.concatenate(([0], np.cumsum(np.diff(X.indptr)[order])))
+    out = np.empty(X.nnz, np.int32), np.empty(X.nnz, np.float32), np.empty(X.nnz)
+    gather_csr_rows(X.indptr.astype(np.int64), order, X.indices, X.data, conf, new_col,
+                    indptr, *out)
+    permuted = X[order]
+    np.testing.assert_array_equal(out[0], new_col[permuted.indices])
+    np.testing.assert_array_equal(out[1], permuted.data.astype(np.float32))  # converted
+    C = sp.csr_matrix((conf, X.indices, X.indptr), shape=X.shape)[order]
+    np.testing.assert_array_equal(out[2], C.data)
+    # an empty output is left alone (one shared value needs no copy)
+    skipped = np.empty(X.nnz, np.int32), np.empty(0), np.empty(0)
+    gather_csr_rows(X.indptr.astype(np.int64), order, X.indices, X.data, conf, new_col,
+                    indptr, *skipped)
+    np.testing.assert_array_equal(skipped[0], out[0])
 
 
 def test_transpose_entries_is_the_csc():
@@ -100,6 +124,9 @@ def test_renumbered_fit_equals_the_plain_fit(small_matrix, name, solver, monkeyp
                                atol=1e-10)
     np.testing.assert_allclose(renumbered.loss_history_, plain.loss_history_, rtol=1e-10)
     np.testing.assert_array_equal(renumbered.item_weights_, plain.item_weights_)
+    # the kept pattern is the input's, in the caller's numbering
+    np.testing.assert_array_equal(renumbered.seen_indptr_, plain.seen_indptr_)
+    np.testing.assert_array_equal(renumbered.seen_indices_, plain.seen_indices_)
     assert renumbered.loss(small_matrix, **extra) == pytest.approx(
         plain.loss(small_matrix, **extra), rel=1e-10)
 

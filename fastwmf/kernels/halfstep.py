@@ -49,11 +49,6 @@ class HalfStepRows(NamedTuple):
         ``lam_i`` per row.
     chunk_bounds : ndarray of int64
         Row chunks; rows are independent, so the result is thread-count free.
-    row_order : ndarray of int64, optional
-        Solve CSR row ``row_order[k]`` into ``out[k]`` (a renumbering of the
-        rows without a copy of their entries); ``row_weights``, ``row_reg``
-        and ``chunk_bounds`` then follow ``out``'s order. Default: row ``k``
-        into ``out[k]``.
     """
 
     indptr: np.ndarray
@@ -63,7 +58,6 @@ class HalfStepRows(NamedTuple):
     row_weights: np.ndarray
     row_reg: np.ndarray
     chunk_bounds: np.ndarray
-    row_order: np.ndarray = None
 
 
 class ChunkEntries(NamedTuple):
@@ -93,7 +87,7 @@ def chunk_records(rows, w0, col_weights):
     """``(entries, weights)``: plain tuples in the order of :class:`ChunkEntries`
     and :class:`ChunkWeights` for the chunk kernels of ``rows``
     (a :class:`HalfStepRows`)."""
-    starts, ends = row_spans(rows.indptr, rows.row_order)
+    starts, ends = row_spans(rows.indptr)
     entries = ChunkEntries(starts, ends, rows.indices, rows.targets, rows.confidence,
                            rows.chunk_bounds)
     weights = ChunkWeights(float(w0), rows.row_weights, col_weights, rows.row_reg)
@@ -110,12 +104,7 @@ def total_sums(sums):
     return HalfStepSums(*(float(v) for v in sums.sum(axis=0)))
 
 
-def row_spans(indptr, row_order=None):
-    """``(starts, ends)``: where the entries of the ``k``-th row to solve begin and end.
-
-    Without ``row_order`` they are views of ``indptr``; with it, the spans of
-    CSR rows ``row_order[k]`` (two int64 arrays of ``len(row_order)``).
-    """
-    if row_order is None:
-        return indptr[:-1], indptr[1:]
-    return indptr[row_order], indptr[row_order + 1]
+def row_spans(indptr):
+    """``(starts, ends)``: views of ``indptr`` where the entries of each row
+    begin and end (the form the chunk kernels take)."""
+    return indptr[:-1], indptr[1:]

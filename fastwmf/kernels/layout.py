@@ -84,6 +84,44 @@ def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
 
 
 @njit(**SERIAL)
+def gather_csr_rows(indptr, order, indices, targets, confidence, new_col,
+                    out_indptr, out_indices, out_targets, out_confidence):
+    """CSR rows ``order[k]`` as rows ``k``, with renumbered columns.
+
+    Parameters
+    ----------
+    indptr, indices : ndarray
+        CSR structure (int64 / int32), each index in ``[0, len(new_col))``.
+    order : ndarray of int64, shape (n_rows,)
+        A permutation of the rows: output row ``k`` is input row ``order[k]``.
+    targets, confidence : ndarray, shape (nnz,)
+        Values aligned with ``indices``.
+    new_col : ndarray of int32
+        The new number of each column.
+    out_indptr : ndarray of int64, shape (n_rows + 1,)
+        The output row pointer (the permuted row lengths, summed).
+    out_indices, out_targets, out_confidence : ndarray
+        Receive the entries in the new order. An empty ``out_targets`` or
+        ``out_confidence`` is left unwritten (values that are the same
+        everywhere); the others may be of another float type than the input
+        (converted on the way).
+    """
+    copy_targets = out_targets.shape[0] > 0
+    copy_confidence = out_confidence.shape[0] > 0
+    for k in range(order.shape[0]):
+        source = indptr[order[k]]
+        first = out_indptr[k]
+        for q in range(out_indptr[k + 1] - first):
+            out_indices[first + q] = new_col[indices[source + q]]
+        if copy_targets:
+            for q in range(out_indptr[k + 1] - first):
+                out_targets[first + q] = targets[source + q]
+        if copy_confidence:
+            for q in range(out_indptr[k + 1] - first):
+                out_confidence[first + q] = confidence[source + q]
+
+
+@njit(**SERIAL)
 def gather_rows_in_place(rows, source):
     """``rows[k] = rows[source[k]]`` for every ``k`` at once, in place.
 
@@ -115,17 +153,3 @@ def gather_rows_in_place(rows, source):
             rows[k] = rows[nxt]
             done[nxt] = True
             k = nxt
-
-
-@njit(**SERIAL)
-def map_in_place(values, mapping):
-    """``values[e] = mapping[values[e]]`` for every entry, in place.
-
-    Parameters
-    ----------
-    values : ndarray of int32
-        Each in ``[0, len(mapping))`` (not checked).
-    mapping : ndarray of int32 or int64
-    """
-    for e in range(values.shape[0]):
-        values[e] = mapping[values[e]]

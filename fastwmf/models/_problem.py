@@ -12,7 +12,7 @@ from ..kernels.als import half_step_cg, half_step_cg_eigenbasis, half_step_chole
 from ..kernels.block import half_step_block
 from ..kernels.gramian import weighted_gramian
 from ..kernels.halfstep import HalfStepRows, row_spans
-from ..kernels.layout import gather_rows_in_place, map_in_place, transpose_renumbered
+from ..kernels.layout import gather_csr_rows, gather_rows_in_place, transpose_renumbered
 from ..kernels.longrows import plan_long_rows
 from ..kernels.loss import observed_loss, weighted_squared_norm
 from ._basis import SharedBasis
@@ -33,9 +33,6 @@ class Side:
     row_reg: np.ndarray      # lam_i per row, float64
     chunks: np.ndarray       # int64 chunk bounds balanced by work
     gram_chunks: np.ndarray  # int64 chunk bounds for this side's Gramian
-    #: CSR row solved into factor row k (None: row k); row_weights, row_reg
-    #: and chunks are in factor-row order
-    row_order: np.ndarray | None = None
     #: whether each row's indices are sorted (rows may then be solved in
     #: lockstep, :mod:`fastwmf.kernels.longrows`)
     sorted_indices: bool = False
@@ -45,7 +42,7 @@ class Side:
     def half_step_rows(self):
         """These rows as a half-step solves them (:class:`~fastwmf.kernels.halfstep.HalfStepRows`)."""
         return HalfStepRows(self.indptr, self.indices, self.targets, self.confidence,
-                            self.row_weights, self.row_reg, self.chunks, self.row_order)
+                            self.row_weights, self.row_reg, self.chunks)
 
     def long_rows(self, other):
         """The :class:`~fastwmf.kernels.longrows.LongRows` of a CG half-step of
@@ -55,7 +52,7 @@ class Side:
             return None
         key = (other.shape, other.dtype.str)
         if key not in self.long_row_plans:
-            starts, ends = row_spans(self.indptr, self.row_order)
+            starts, ends = row_spans(self.indptr)
             self.long_row_plans[key] = plan_long_rows(
                 starts, ends, self.indices, self.chunks, other.shape[0], other.shape[1],
                 other.itemsize)
@@ -63,7 +60,7 @@ class Side:
 
     @property
     def n_rows(self):
-        return len(self.indptr) - 1 if self.row_order is None else len(self.row_order)
+        return len(self.indptr) - 1
 
 
 def frequency_scaled_regularization(regularization, nu, counts, w0, row_weights,
@@ -99,6 +96,12 @@ def as_dtype(values, dtype):
     return values.astype(dtype, copy=False)
 
 
+def _entry_values_like(values):
+    """An empty array of ``values``' length and dtype, or of length 0 when
+    ``values`` is one shared value (a stride-0 view, not copied)."""
+    return np.empty(0 if values.strides[0] == 0 else values.shape[0], dtype=values.dtype)
+
+
 def by_activity(counts):
     """Rows most active first (ties in id order): ``order[k]`` is the old id of new row ``k``."""
     return np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
@@ -132,6 +135,9 @@ class Problem:
     #: caller's user (item) id of factor row k; None: not renumbered
     user_order: np.ndarray | None = None
     item_order: np.ndarray | None = None
+    #: ``(indptr, indices)`` of the input in the caller's numbering, when the
+    #: user side holds a renumbered copy
+    input_pattern: tuple | None = None
 
     @property
     def renumbered(self):
@@ -139,14 +145,16 @@ class Problem:
         return self.user_order is not None
 
     @classmethod
-    def build(cls, data, targets, confidence, user_weights, item_weights, w0,
-              regularization, nu, dtype, row_cost, renumber=None):
+    def build(cls, shape, indptr, indices, targets, confidence, user_weights, item_weights,
+              w0, regularization, nu, dtype, row_cost, renumber=None):
         """Lay out validated data for the kernels.
 
         Parameters
         ----------
-        data : Interactions
-        targets, confidence : ndarray, aligned with ``data``
+        shape : tuple of int
+        indptr, indices : ndarray
+            The canonical CSR structure of an :class:`~fastwmf._validation.Interactions`.
+        targets, confidence : ndarray, aligned with ``indices``
             Used as they are when already of ``dtype`` (pass them so to save
             a copy), else converted; all-ones values are kept as one shared
             value (:func:`unit_as_view`).
@@ -157,55 +165,62 @@ class Problem:
             Fixed work per row for chunk balancing, in stored-entry units.
         renumber : bool, optional
             Keep the factor rows by activity (see the class docstring). The
-            user side then reads the caller's CSR rows in that order and a
-            renumbered copy of its column indices (4 bytes per entry); the
-            item side is laid out in that order from the start. Default:
-            from :data:`fastwmf._config.RENUMBER_MIN_ENTRIES` stored entries on.
+            user side is then a copy of the entries with its rows in that
+            order and its columns renumbered (column indices, and the
+            targets and confidences that are not one shared value), so that
+            a half-step reads it front to back; the item side is transposed
+            from it. Default: from
+            :data:`fastwmf._config.RENUMBER_MIN_ENTRIES` stored entries on.
         """
-        m, n = data.shape
+        m, n = shape
+        nnz = len(indices)
         if renumber is None:
-            renumber = data.nnz >= RENUMBER_MIN_ENTRIES
+            renumber = nnz >= RENUMBER_MIN_ENTRIES
         targets = unit_as_view(as_dtype(targets, dtype))  # no copy when of dtype
         confidence = unit_as_view(as_dtype(confidence, dtype))
-        user_counts = np.diff(data.indptr)
-        user_order = item_order = None
+        user_counts = np.diff(indptr)
+        user_order = item_order = input_pattern = None
+        user_indptr, user_indices = indptr, indices
         if renumber:
             user_order = by_activity(user_counts)
-            item_order = by_activity(np.bincount(data.indices, minlength=n))
-            new_item = inverse_permutation(item_order).astype(np.int32)
-            user_indices = new_item[data.indices]
+            item_order = by_activity(np.bincount(indices, minlength=n))
             user_counts = user_counts[user_order]
             user_weights_k = user_weights[user_order]
             item_weights_k = item_weights[item_order]
-            starts, ends = data.indptr[user_order], data.indptr[user_order + 1]
+            input_pattern = (indptr, indices)
+            user_indptr = np.zeros(m + 1, dtype=np.int64)
+            np.cumsum(user_counts, out=user_indptr[1:])
+            user_indices = np.empty(nnz, dtype=np.int32)
+            user_targets = _entry_values_like(targets)
+            user_confidence = _entry_values_like(confidence)
+            gather_csr_rows(indptr, user_order, indices, targets, confidence,
+                            inverse_permutation(item_order).astype(np.int32), user_indptr,
+                            user_indices, user_targets, user_confidence)
+            targets = user_targets if user_targets.size else targets
+            confidence = user_confidence if user_confidence.size else confidence
         else:
-            new_item = np.arange(n, dtype=np.int32)
-            user_indices = data.indices
             user_weights_k, item_weights_k = user_weights, item_weights
-            starts, ends = data.indptr[:-1], data.indptr[1:]
-        item_indices = np.empty(data.nnz, dtype=np.int32)
-        item_targets = np.empty(0 if targets.strides[0] == 0 else data.nnz, dtype=dtype)
-        item_confidence = np.empty(0 if confidence.strides[0] == 0 else data.nnz, dtype=dtype)
-        item_indptr = transpose_renumbered(starts, ends, data.indices, targets, confidence,
-                                           new_item, item_indices, item_targets,
-                                           item_confidence)
+        item_indices = np.empty(nnz, dtype=np.int32)
+        item_targets = _entry_values_like(targets)
+        item_confidence = _entry_values_like(confidence)
+        item_indptr = transpose_renumbered(user_indptr[:-1], user_indptr[1:], user_indices,
+                                           targets, confidence, np.arange(n, dtype=np.int32),
+                                           item_indices, item_targets, item_confidence)
         if not item_targets.size:
             item_targets = targets
         if not item_confidence.size:
             item_confidence = confidence
         item_counts = np.diff(item_indptr)
-        user_chunk_ptr = np.concatenate(([0], np.cumsum(user_counts))).astype(np.int64)
         users = Side(
-            indptr=data.indptr,
+            indptr=user_indptr,
             indices=user_indices,
             targets=targets,
             confidence=confidence,
             row_weights=user_weights_k,
             row_reg=frequency_scaled_regularization(
                 regularization, nu, user_counts, w0, user_weights_k, item_weights.sum()),
-            chunks=row_chunks(user_chunk_ptr, row_cost),
+            chunks=row_chunks(user_indptr, row_cost),
             gram_chunks=uniform_chunks(m, min_rows=GRAMIAN_MIN_ROWS),
-            row_order=user_order,
         )
         items = Side(
             indptr=item_indptr,
@@ -220,7 +235,8 @@ class Problem:
             sorted_indices=True,  # transposed from the user rows in order
         )
         return cls(shape=(m, n), users=users, items=items, w0=w0, dtype=np.dtype(dtype),
-                   item_weights=item_weights, user_order=user_order, item_order=item_order)
+                   item_weights=item_weights, user_order=user_order, item_order=item_order,
+                   input_pattern=input_pattern)
 
     def to_layout(self, U, V):
         """Reorder factor matrices from the caller's row order into the problem's, in place."""
@@ -229,21 +245,18 @@ class Problem:
             gather_rows_in_place(V, self.item_order)
 
     def take_user_pattern(self):
-        """``(indptr, indices)`` of the input's CSR pattern in the caller's
-        user and item numbering, for the fitted model to keep.
+        """Copies of ``(indptr, indices)`` of the input's CSR pattern in the
+        caller's user and item numbering, for the fitted model to keep.
 
-        A renumbered problem hands over its own renumbered column indices,
-        mapped back in place (no second copy at the fit's end): call this
-        last, since the user side is unusable afterwards. Otherwise the
-        caller's indices are copied.
+        A renumbered problem drops its user side first, so that its copy of
+        the entries is freed before the input's pattern is copied: call this
+        last.
         """
-        indptr = np.array(self.users.indptr, dtype=np.int64)
-        if not self.renumbered:
-            return indptr, np.array(self.users.indices, dtype=np.int32)
-        indices = self.users.indices
-        map_in_place(indices, self.item_order)
-        self.users = None
-        return indptr, indices
+        indptr, indices = self.input_pattern or (self.users.indptr, self.users.indices)
+        if self.renumbered:
+            self.users = None
+            self.input_pattern = None
+        return np.array(indptr, dtype=np.int64), np.array(indices, dtype=np.int32)
 
     def to_original(self, U, V):
         """Reorder factor matrices from the problem's row order into the caller's, in place."""

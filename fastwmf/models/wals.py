@@ -248,26 +248,34 @@ class WALS(Growth, FactorModel):
         params["validation_metric"] = (self.validation_metric, name, k)
         return params
 
-    def _problem(self, data, user_weights, item_weights, params, renumber=None):
+    def _problem(self, X, weights, user_weights, item_weights, params, renumber=None,
+                 shape=None):
+        """The kernel-ready :class:`Problem` for ``X`` (of ``shape`` when given);
+        resolves ``params["w0"]``."""
+        data = check_interactions(X, "X", weights=weights)
+        if shape is not None and data.shape != shape:
+            raise ValueError(f"X must have shape {shape}, got {data.shape}")
+        params["w0"] = resolve_w0(params["w0"], data.nnz, data.shape)
         check_factors_fit(params["factors"], data.shape)
         targets, confidence = targets_and_confidence(data, params, params["dtype"],
                                                      unit_view=True)
-        # to the model dtype now, so that the float64 copies are freed before the layout
         targets = as_dtype(targets, params["dtype"])
         confidence = as_dtype(confidence, params["dtype"])
-        p, q = unobserved_weights(user_weights, item_weights, data.shape)
+        shape, indptr, indices = data.shape, data.indptr, data.indices
+        # the float64 values (and any float64 copies made from them) are freed
+        # before the layout is built
+        del data
+        p, q = unobserved_weights(user_weights, item_weights, shape)
         d = params["factors"]
         row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
-        return Problem.build(data, targets, confidence, p, q, params["w0"],
+        return Problem.build(shape, indptr, indices, targets, confidence, p, q, params["w0"],
                              params["regularization"], params["nu"], params["dtype"],
                              row_cost, renumber=renumber)
 
     def _prepare(self, X, weights=None, user_weights=None, item_weights=None):
         """Validated parameters and the kernel-ready :class:`Problem` for ``X``."""
         params = self._checked_params()
-        data = check_interactions(X, "X", weights=weights)
-        params["w0"] = resolve_w0(params["w0"], data.nnz, data.shape)
-        return params, self._problem(data, user_weights, item_weights, params)
+        return params, self._problem(X, weights, user_weights, item_weights, params)
 
     # --------------------------------------------------------------- fit
     def fit(self, X: FitInput, y: Any = None, *,
@@ -363,12 +371,8 @@ class WALS(Growth, FactorModel):
         params = self._checked_params()
         params["factors"] = self.user_factors_.shape[1]
         params["dtype"] = self.user_factors_.dtype
-        data = check_interactions(X, "X", weights=weights)
-        params["w0"] = resolve_w0(params["w0"], data.nnz, data.shape)
-        if data.shape != (self.n_users, self.n_items):
-            raise ValueError(f"X must have shape {(self.n_users, self.n_items)}, "
-                             f"got {data.shape}")
-        problem = self._problem(data, user_weights, item_weights, params, renumber=False)
+        problem = self._problem(X, weights, user_weights, item_weights, params,
+                                renumber=False, shape=(self.n_users, self.n_items))
         with thread_limits(params["num_threads"]):
             return problem.loss(self.user_factors_, self.item_factors_)
 
