@@ -133,7 +133,8 @@ def test_compile_covers_binary_count_and_weighted_fits(tmp_path):
         assert specialise.compiled_kernels("cg-long-pass")
         assert specialise.compiled_kernels("cg-long-observed")
         built = [kernel for _, _, kernel in specialise.compiled_kernels()]
-        for kernel in built + [layout.transpose_renumbered, layout.gather_csr_rows,
+        for kernel in built + [layout._count_columns, layout._column_offsets,
+                               layout._scatter_columns, layout._gather_csr_chunk,
                                loss._observed_loss_chunk]:
             assert kernel.stats.cache_misses == {}, (kernel, kernel.stats.cache_misses)
     """)

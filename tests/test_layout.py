@@ -25,8 +25,9 @@ def _csr(m, n, density, seed):
     return X
 
 
+@pytest.mark.parametrize("runs", [None, 1, 2, 3, 7, 100])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_transpose_renumbered_is_the_permuted_csc(seed):
+def test_transpose_renumbered_is_the_permuted_csc(seed, runs):
     rng = np.random.default_rng(seed)
     X = _csr(37, 23, 0.2, seed)
     row_order = rng.permutation(37)
@@ -34,7 +35,7 @@ def test_transpose_renumbered_is_the_permuted_csc(seed):
     conf = rng.random(X.nnz)
     out = np.empty(X.nnz, np.int32), np.empty(X.nnz), np.empty(X.nnz)
     indptr = transpose_renumbered(X.indptr[row_order], X.indptr[row_order + 1], X.indices,
-                                  X.data, conf, new_col, *out)
+                                  X.data, conf, new_col, *out, runs=runs)
     old_col = inverse_permutation(new_col)
     want = X[row_order][:, old_col].T.tocsr()
     want.sort_indices()

@@ -1,10 +1,12 @@
 """Re-layouts of the stored entries and factor rows, in linear time, without
 copies of the entries beyond their outputs."""
 
+import numba
 import numpy as np
 from numba import njit
 
-from .._config import SERIAL
+from .._config import CHUNK, SERIAL
+from .._threading import row_chunks, run_tasks
 
 
 def transpose_entries(indptr, indices, targets, confidence, n_cols,
@@ -32,14 +34,16 @@ def transpose_entries(indptr, indices, targets, confidence, n_cols,
         np.arange(n_cols, dtype=np.int32), out_indices, out_targets, out_confidence)
 
 
-@njit(**SERIAL)
 def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
-                         out_indices, out_targets, out_confidence):
+                         out_indices, out_targets, out_confidence, runs=None):
     """The CSC view of CSR rows given in a new order, with renumbered columns.
 
     Row ``k`` of the input is the entries ``starts[k]:ends[k]``; its entry in
     column ``j`` goes to output row ``new_col[j]`` with index ``k``. Within an
-    output row the indices come out ascending.
+    output row the indices come out ascending. The rows are split into runs,
+    about one per thread; each run counts its entries per column and then
+    writes them after those of the runs before it, so the output does not
+    depend on the number of runs.
 
     Parameters
     ----------
@@ -54,6 +58,10 @@ def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
         Receive the transposed entries (as many as the rows hold). An empty
         ``out_targets`` or ``out_confidence`` is left unwritten (for values
         that are the same everywhere).
+    runs : int, optional
+        Split the rows into at most this many runs (default: one per
+        thread, fewer on little data or where the runs' column counts
+        would take more memory than the entries' indices).
 
     Returns
     -------
@@ -61,29 +69,72 @@ def transpose_renumbered(starts, ends, indices, targets, confidence, new_col,
         The pointer of the output rows.
     """
     n_cols = new_col.shape[0]
-    out_indptr = np.zeros(n_cols + 1, np.int64)
-    for k in range(starts.shape[0]):
+    bounds = _entry_runs(starts, ends, max(n_cols, 1) * 8, runs)
+    n_runs = len(bounds) - 1
+    fill = np.zeros((max(n_runs, 1), n_cols), np.int64)  # counts, then write positions
+    run_tasks(lambda t: _count_columns(t, bounds, starts, ends, indices, new_col, fill),
+              n_runs)
+    out_indptr = np.empty(n_cols + 1, np.int64)
+    _column_offsets(fill, out_indptr)
+    run_tasks(lambda t: _scatter_columns(t, bounds, starts, ends, indices, targets, confidence,
+                                         new_col, fill, out_indices, out_targets,
+                                         out_confidence), n_runs)
+    return out_indptr
+
+
+def _entry_runs(starts, ends, run_bytes, runs):
+    """Bounds of at most ``runs`` runs of rows with about equal entries (see
+    :func:`transpose_renumbered`); each run needs ``run_bytes`` of scratch."""
+    counts = np.zeros(len(starts) + 1, np.int64)
+    np.cumsum(ends - starts, out=counts[1:])
+    if runs is not None:
+        return row_chunks(counts, 1.0, max_chunks=runs, min_work=0)
+    affordable = max(int(counts[-1]) * 4 // run_bytes, 1)
+    return row_chunks(counts, 1.0, max_chunks=min(numba.get_num_threads(), affordable))
+
+
+@njit(**CHUNK)
+def _count_columns(t, bounds, starts, ends, indices, new_col, counts):
+    """``counts[t, j]``: the entries of run ``t``'s rows in new column ``j``."""
+    for k in range(bounds[t], bounds[t + 1]):
         for e in range(starts[k], ends[k]):
-            out_indptr[new_col[indices[e]] + 1] += 1
+            counts[t, new_col[indices[e]]] += 1
+
+
+@njit(**SERIAL)
+def _column_offsets(fill, out_indptr):
+    """Turn the runs' column counts in ``fill`` into the position of each
+    run's first entry in each column, and fill ``out_indptr``."""
+    n_runs, n_cols = fill.shape
+    total = 0
     for j in range(n_cols):
-        out_indptr[j + 1] += out_indptr[j]
-    fill = out_indptr[:-1].copy()
+        out_indptr[j] = total
+        for t in range(n_runs):
+            count = fill[t, j]
+            fill[t, j] = total
+            total += count
+    out_indptr[n_cols] = total
+
+
+@njit(**CHUNK)
+def _scatter_columns(t, bounds, starts, ends, indices, targets, confidence, new_col, fill,
+                     out_indices, out_targets, out_confidence):
+    """Write run ``t``'s entries at the positions ``fill[t]`` (advanced as written)."""
     copy_targets = out_targets.shape[0] > 0
     copy_confidence = out_confidence.shape[0] > 0
-    for k in range(starts.shape[0]):
+    positions = fill[t]
+    for k in range(bounds[t], bounds[t + 1]):
         for e in range(starts[k], ends[k]):
             j = new_col[indices[e]]
-            pos = fill[j]
-            fill[j] = pos + 1
+            pos = positions[j]
+            positions[j] = pos + 1
             out_indices[pos] = k
             if copy_targets:
                 out_targets[pos] = targets[e]
             if copy_confidence:
                 out_confidence[pos] = confidence[e]
-    return out_indptr
 
 
-@njit(**SERIAL)
 def gather_csr_rows(indptr, order, indices, targets, confidence, new_col,
                     out_indptr, out_indices, out_targets, out_confidence):
     """CSR rows ``order[k]`` as rows ``k``, with renumbered columns.
@@ -106,18 +157,30 @@ def gather_csr_rows(indptr, order, indices, targets, confidence, new_col,
         everywhere); the others may be of another float type than the input
         (converted on the way).
     """
+    bounds = row_chunks(out_indptr, 1.0)
+    run_tasks(lambda c: _gather_csr_chunk(c, bounds, indptr, order, indices, targets,
+                                          confidence, new_col, out_indptr, out_indices,
+                                          out_targets, out_confidence), len(bounds) - 1)
+
+
+@njit(**CHUNK)
+def _gather_csr_chunk(c, bounds, indptr, order, indices, targets, confidence, new_col,
+                      out_indptr, out_indices, out_targets, out_confidence):
+    """:func:`gather_csr_rows` for the output rows of chunk ``c``."""
     copy_targets = out_targets.shape[0] > 0
     copy_confidence = out_confidence.shape[0] > 0
-    for k in range(order.shape[0]):
-        source = indptr[order[k]]
-        first = out_indptr[k]
-        for q in range(out_indptr[k + 1] - first):
-            out_indices[first + q] = new_col[indices[source + q]]
+    for k in range(bounds[c], bounds[c + 1]):
+        # unsigned: no negative-index wraparound code in the copy loops
+        source = np.uint64(indptr[order[k]])
+        first = np.uint64(out_indptr[k])
+        n = np.uint64(out_indptr[k + 1]) - first
+        for q in range(n):
+            out_indices[first + q] = new_col[np.uint64(indices[source + q])]
         if copy_targets:
-            for q in range(out_indptr[k + 1] - first):
+            for q in range(n):
                 out_targets[first + q] = targets[source + q]
         if copy_confidence:
-            for q in range(out_indptr[k + 1] - first):
+            for q in range(n):
                 out_confidence[first + q] = confidence[source + q]
 
 

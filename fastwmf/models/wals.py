@@ -268,9 +268,10 @@ class WALS(Growth, FactorModel):
         p, q = unobserved_weights(user_weights, item_weights, shape)
         d = params["factors"]
         row_cost = d / 3.0 if params["solver"] == "cholesky" else float(d)
-        return Problem.build(shape, indptr, indices, targets, confidence, p, q, params["w0"],
-                             params["regularization"], params["nu"], params["dtype"],
-                             row_cost, renumber=renumber)
+        with thread_limits(params["num_threads"]):
+            return Problem.build(shape, indptr, indices, targets, confidence, p, q,
+                                 params["w0"], params["regularization"], params["nu"],
+                                 params["dtype"], row_cost, renumber=renumber)
 
     def _prepare(self, X, weights=None, user_weights=None, item_weights=None):
         """Validated parameters and the kernel-ready :class:`Problem` for ``X``."""
