@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import fastwmf
 from fastwmf.kernels.rotate import rotate_rows_parallel
 from fastwmf.models._basis import SharedBasis
-from fastwmf.models._wmf import random_factors
+from fastwmf.models._wmf import starting_factors
 
 from .naive import conjugate_gradient
 
@@ -78,8 +78,7 @@ def test_cg_fit_matches_numpy_cg_in_the_original_basis():
                          w0=0.3, regularization=0.05, nu=1.0)
     model.fit(X)
     params, problem = model._prepare(X)  # a fresh generator: the fit's own start
-    U = random_factors(params["rng"], 120, 8, 0.1 / np.sqrt(8), np.float64)
-    V = random_factors(params["rng"], 80, 8, 0.1 / np.sqrt(8), np.float64)
+    U, V = starting_factors(params["rng"], 120, 80, 8, np.float64)
     for _ in range(4):
         _numpy_cg_half_step(problem.users, problem.items, V, U, problem.w0, model.cg_steps)
         _numpy_cg_half_step(problem.items, problem.users, U, V, problem.w0, model.cg_steps)
@@ -137,3 +136,14 @@ def test_callback_sees_the_factors_in_the_original_basis():
     np.testing.assert_allclose(seen[-1][1], model.item_factors_, rtol=0, atol=0)
     np.testing.assert_allclose(model.user_factors_, plain.user_factors_, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(model.item_factors_, plain.item_factors_, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("solver", ["cg", "cholesky", "block"])
+def test_users_without_entries_keep_zero_factors(solver):
+    """U starts at 0, and 0 is the exact minimiser for a user without entries."""
+    X = sp.csr_matrix(_matrix())
+    X = sp.vstack([X[:3], sp.csr_matrix((2, X.shape[1])), X[3:]]).tocsr()
+    model = fastwmf.WALS(factors=8, solver=solver, block_size=4, iterations=3,
+                         random_state=0).fit(X)
+    assert np.all(model.user_factors_[3:5] == 0)
+    assert np.all(np.any(model.user_factors_[:3] != 0, axis=1))

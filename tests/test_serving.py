@@ -229,7 +229,9 @@ def test_answers_respect_every_filter(fitted, data):
 # ----------------------------------------------------- similar and reverse
 
 def cosine(F):
-    unit = F / np.linalg.norm(F, axis=1, keepdims=True)
+    """Cosine similarities; a zero row (a user without entries) scores 0."""
+    norms = np.linalg.norm(F, axis=1, keepdims=True)
+    unit = F / np.where(norms > 0, norms, 1.0)
     return unit @ unit.T
 
 

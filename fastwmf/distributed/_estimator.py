@@ -294,16 +294,13 @@ n_iter_, fit_time_
             users = [U[lo:hi].copy() for lo, hi in data.users.ranges()]
             items = [V[lo:hi].copy() for lo, hi in data.items.ranges()]
         else:
-            # WALS draws U (m x d) then V (n x d) from one generator; numpy's
-            # Generator fills arrays sequentially, so drawing block by block
-            # gives the same numbers without holding a full matrix twice
+            # WALS starts U at 0 and draws V (n x d) from the generator
+            # (starting_factors); numpy's Generator fills arrays sequentially,
+            # so drawing block by block gives the same numbers without
+            # holding a full matrix twice
             rng = params["rng"]
             scale = 0.1 / np.sqrt(d)
-            users = []
-            for lo, hi in data.users.ranges():
-                block = (rng.standard_normal((hi - lo, d)) * scale).astype(dtype)
-                if params["solver"] != "cholesky":  # the exact solver never reads them
-                    users.append(block)
+            users = [np.zeros((hi - lo, d), dtype) for lo, hi in data.users.ranges()]
             items = [(rng.standard_normal((hi - lo, d)) * scale).astype(dtype)
                      for lo, hi in data.items.ranges()]
         if params["solver"] == "cholesky":

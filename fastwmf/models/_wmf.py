@@ -69,6 +69,17 @@ def check_factors_fit(factors, shape):
                          f"got {factors}")
 
 
+def starting_factors(rng, n_users, n_items, factors, dtype):
+    """WALS's starting ``(U, V)``: ``U = 0`` and ``V`` of ``0.1 / sqrt(factors)
+    * N(0, 1)`` from ``rng`` (:func:`random_factors`).
+
+    The first half-step solves ``U`` from ``V``, so ``U`` only starts it (CG's
+    first iterate, unused by the exact solver); zeros are free to make.
+    """
+    U = np.zeros((n_users, factors), dtype=dtype)
+    return U, random_factors(rng, n_items, factors, 0.1 / np.sqrt(factors), dtype)
+
+
 def random_factors(rng, rows, factors, scale, dtype, block=65_536):
     """``scale * N(0, 1)`` factors of ``dtype``, drawn in row blocks.
 

@@ -16,7 +16,7 @@ from ._fitloop import run_iterations
 from ._growth import Growth
 from ._problem import Problem, as_dtype
 from ._wmf import (
-    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, random_factors,
+    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, starting_factors,
     resolve_w0,
     solve_new_rows, targets_and_confidence, unobserved_weights, validation_input)
 from .base import FactorModel
@@ -107,8 +107,10 @@ class WALS(Growth, FactorModel):
         Type of the factor matrices; per-row systems are always solved in
         float64.
     random_state : None, int or numpy.random.Generator
-        Seeds the initial factors. With an int, fits are bit-for-bit
-        reproducible for any ``num_threads``.
+        Seeds the initial item factors, ``N(0, 0.01 / factors)`` each; the
+        user factors start at 0 (the first half-step solves them from the
+        item factors, so they are only its starting point). With an int,
+        fits are bit-for-bit reproducible for any ``num_threads``.
     num_threads : int, default 0
         Numba threads during the fit (``0``: all). BLAS is limited to one
         thread meanwhile; the previous settings are restored afterwards.
@@ -332,8 +334,7 @@ class WALS(Growth, FactorModel):
                 and self.user_factors_.dtype == dtype):
             U, V = self.user_factors_.copy(), self.item_factors_.copy()
         else:
-            U = random_factors(rng, m, d, 0.1 / np.sqrt(d), dtype)
-            V = random_factors(rng, n, d, 0.1 / np.sqrt(d), dtype)
+            U, V = starting_factors(rng, m, n, d, dtype)
         problem.to_layout(U, V)
         scorer = None if val is None else _ValidationScore(X, val, params)
         sweep = _ALSIteration(problem, U, V, params, scorer)
