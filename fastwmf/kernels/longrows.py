@@ -193,8 +193,14 @@ def segment_add(other, entries, col_weights, wi, start, count, v, out, weights, 
     (y_j.v) y_j`` (that of ``A v``). ``weights`` is scratch of 4 in the
     factors' dtype: each entry's weight is rounded there as in the CG kernel
     of :mod:`.als`.
+
+    Returns ``(sum_e c_e a_e^2, sum_e c_e a_e y_j.v)`` in float64 with
+    ``residual`` (the scalars :func:`observed_from_residuals` needs), else
+    ``(0, 0)``.
     """
     indices = entries[0]
+    squares = 0.0
+    cross = 0.0
     e = start
     stop = start + count
     while e + 4 <= stop:
@@ -206,6 +212,11 @@ def segment_add(other, entries, col_weights, wi, start, count, v, out, weights, 
         j2 = indices[e + 2]
         j3 = indices[e + 3]
         d0, d1, d2, d3 = four_dots(other, j0, j1, j2, j3, v, D, zero)
+        if residual:
+            squares, cross = _entry_scalars(entries, e, d0, squares, cross)
+            squares, cross = _entry_scalars(entries, e + 1, d1, squares, cross)
+            squares, cross = _entry_scalars(entries, e + 2, d2, squares, cross)
+            squares, cross = _entry_scalars(entries, e + 3, d3, squares, cross)
         _entry_weight(entries, col_weights, wi, e, j0, d0, residual, weights, 0)
         _entry_weight(entries, col_weights, wi, e + 1, j1, d1, residual, weights, 1)
         _entry_weight(entries, col_weights, wi, e + 2, j2, d2, residual, weights, 2)
@@ -216,11 +227,22 @@ def segment_add(other, entries, col_weights, wi, start, count, v, out, weights, 
     while e < stop:
         j0 = indices[e]
         d0 = row_dot(other, j0, v, D, zero)
+        if residual:
+            squares, cross = _entry_scalars(entries, e, d0, squares, cross)
         _entry_weight(entries, col_weights, wi, e, j0, d0, residual, weights, 0)
         w0 = weights[0]
         for t in range(D):
             out[t] += w0 * other[j0, t]
         e += 1
+    return squares, cross
+
+
+@njit(**SERIAL)
+def _entry_scalars(entries, e, dot, squares, cross):
+    """``squares + c a^2`` and ``cross + c a dot`` for entry ``e``, in float64."""
+    _, targets, confidence = entries
+    ca = np.float64(confidence[e]) * np.float64(targets[e])
+    return squares + ca * np.float64(targets[e]), cross + ca * np.float64(dot)
 
 
 @njit(**SERIAL)
@@ -235,42 +257,6 @@ def _entry_weight(entries, col_weights, wi, e, j, dot, residual, weights, k):
     else:
         weights[k] = cq
         weights[k] = dot * weights[k]
-
-
-@njit(**SERIAL)
-def segment_observed(other, entries, col_weights, wi, start, count, x, D, zero):
-    """``sum_e c_e (a_e - y_j.x)^2 - wi q_j (y_j.x)^2`` over entries
-    ``start .. start+count-1``, in float64, four at a time."""
-    indices, targets, confidence = entries
-    total = 0.0
-    e = start
-    stop = start + count
-    while e + 4 <= stop:
-        j0 = indices[e]
-        j1 = indices[e + 1]
-        j2 = indices[e + 2]
-        j3 = indices[e + 3]
-        d0, d1, d2, d3 = four_dots(other, j0, j1, j2, j3, x, D, zero)
-        total += _entry_loss(targets, confidence, col_weights, wi, e, j0, d0)
-        total += _entry_loss(targets, confidence, col_weights, wi, e + 1, j1, d1)
-        total += _entry_loss(targets, confidence, col_weights, wi, e + 2, j2, d2)
-        total += _entry_loss(targets, confidence, col_weights, wi, e + 3, j3, d3)
-        e += 4
-    while e < stop:
-        j0 = indices[e]
-        d0 = row_dot(other, j0, x, D, zero)
-        total += _entry_loss(targets, confidence, col_weights, wi, e, j0, d0)
-        e += 1
-    return total
-
-
-@njit(**SERIAL)
-def _entry_loss(targets, confidence, col_weights, wi, e, j, dot):
-    """``c (a - dot)^2 - wi q_j dot^2`` of entry ``e``, in float64."""
-    pred = np.float64(dot)
-    conf = np.float64(confidence[e])
-    err = np.float64(targets[e]) - pred
-    return conf * err * err - wi * col_weights[j] * pred * pred
 
 
 def solve_long_rows(long_rows, entries, other, diagonal, weights, cg_steps, track, rules,
@@ -303,12 +289,18 @@ def solve_long_rows(long_rows, entries, other, diagonal, weights, cg_steps, trac
     -------
     ndarray of float64, shape (count, 3)
         Each long row's ``(observed, penalty, squares)``.
+
+    Notes
+    -----
+    The observed part needs no pass of its own: it follows from the residuals
+    that CG keeps (:func:`observed_from_residuals`).
     """
     count, offsets, ranges = long_rows.count, long_rows.offsets, long_rows.ranges
     d = other.shape[1]
     n_ranges = len(ranges) - 1
     pass_kernel = _long_pass_kernel.for_factors(d, other.dtype)
     partial = np.empty((n_ranges, count, d), other.dtype)
+    scalars = np.zeros((n_ranges, count, 2))  # the residual pass's sum c a^2, sum c a y.x
     r = np.empty((count, d), other.dtype)
     p = np.empty((count, d), other.dtype)
     Ap = np.empty((count, d), other.dtype)
@@ -317,10 +309,12 @@ def solve_long_rows(long_rows, entries, other, diagonal, weights, cg_steps, trac
 
     def add_entries(vectors, residual):
         run_tasks(lambda g: pass_kernel(g, ranges, entries, offsets, other, vectors, weights,
-                                        live, residual, partial), n_ranges)
+                                        live, residual, partial, scalars), n_ranges)
 
+    start = out[:count].copy() if track else None
     add_entries(out, True)
     start_residual(diagonal, out, weights, partial, r, p, state, rules)
+    first_residual = r.copy() if track else None
     for _ in range(cg_steps):
         if not start_products(diagonal, p, weights, Ap, state, live, rules):
             break
@@ -331,12 +325,8 @@ def solve_long_rows(long_rows, entries, other, diagonal, weights, cg_steps, trac
     row_sums[:, 1] = weights[3][:count] * squares
     row_sums[:, 2] = squares
     if track:
-        observed = np.zeros((n_ranges, count))
-        kernel = _long_observed_kernel.for_factors(d, other.dtype)
-        run_tasks(lambda g: kernel(g, ranges, entries, offsets, other, out, weights, observed),
-                  n_ranges)
-        for g in range(n_ranges):  # in run order: the same sums whatever the threads
-            row_sums[:, 0] += observed[g]
+        observed_from_residuals(diagonal, weights, scalars, start, first_residual, out, r,
+                                row_sums[:, 0])
     return row_sums
 
 
@@ -348,10 +338,11 @@ def _long_pass_kernel(width, float_type):
 
     @njit(**CHUNK)
     def long_pass(g, ranges, entries, offsets, other, vectors, weights, live, residual,
-                  partial):
+                  partial, scalars):
         """``partial[g, k]``: the entries of long row ``k`` in tiles ``ranges[g] ..
         ranges[g+1]-1`` added as :func:`segment_add` adds them at
-        ``vectors[k]`` (``residual`` as there), for the ``live`` rows."""
+        ``vectors[k]`` (``residual`` as there), for the ``live`` rows; with
+        ``residual``, ``scalars[g, k]`` the scalars it returns."""
         w0, row_weights, col_weights, _ = weights
         D = width if width else other.shape[1]
         zero = float_type(0.0)
@@ -366,34 +357,65 @@ def _long_pass_kernel(width, float_type):
                 lo = offsets[k, b]
                 n = offsets[k, b + 1] - lo
                 if n and live[k]:
-                    segment_add(other, entries, col_weights, w0 * row_weights[k], lo, n,
-                                vectors[k], part[k], scratch, residual, D, zero)
+                    squares, cross = segment_add(other, entries, col_weights,
+                                                 w0 * row_weights[k], lo, n, vectors[k],
+                                                 part[k], scratch, residual, D, zero)
+                    if residual:
+                        scalars[g, k, 0] += squares
+                        scalars[g, k, 1] += cross
 
     return long_pass
 
 
-@specialised("cg-long-observed", widths=exact_width)
-def _long_observed_kernel(width, float_type):
-    """The observed part of the objective over a run of tiles (as
-    :func:`_long_pass_kernel`)."""
+@njit(**SERIAL)
+def observed_from_residuals(diagonal, weights, scalars, start, first_residual, out, r,
+                            observed):
+    """``observed[k]``: ``sum_e c (a - y_j.x)^2 - wi q_j (y_j.x)^2`` of each long
+    row at its solution ``x = out[k]``, from CG's residuals instead of a pass
+    over the entries.
 
-    @njit(**CHUNK)
-    def long_observed(g, ranges, entries, offsets, other, out, weights, observed):
-        """``observed[g, k]``: :func:`segment_observed` of long row ``k`` at
-        ``out[k]`` over tiles ``ranges[g] .. ranges[g+1]-1``."""
-        w0, row_weights, col_weights, _ = weights
-        D = width if width else other.shape[1]
-        zero = float_type(0.0)
-        for b in range(ranges[g], ranges[g + 1]):
-            for k in range(offsets.shape[0]):
-                lo = offsets[k, b]
-                n = offsets[k, b + 1] - lo
-                if n:
-                    observed[g, k] += segment_observed(other, entries, col_weights,
-                                                       w0 * row_weights[k], lo, n, out[k],
-                                                       D, zero)
+    With ``b = sum_e c a y_j``, ``M = sum_e (c - wi q_j) y_j y_j^T`` and ``A = D +
+    M`` (``D`` the diagonal part CG applies), the sum is ``sum c a^2 - 2 x.b +
+    x^T M x`` and ``x^T M x = x.(b - r) - x^T D x`` for ``r = b - A x``, the
+    residual CG carries. ``x.b`` follows from the start ``x0``, where the
+    residual pass summed ``x0.b = sum c a y_j.x0`` and left ``r0``: since ``A``
+    is symmetric, ``x.b = x.r0 + x0.(b - r) = x.r0 + x0.b - x0.r``.
 
-    return long_observed
+    Parameters
+    ----------
+    diagonal : ndarray
+        The Gramian's eigenvalues, as the CG passes take them.
+    weights : tuple
+        ``(w0, row_weights, col_weights, row_reg)``.
+    scalars : ndarray of float64, shape (runs, count, 2)
+        Per run, ``sum c a^2`` and ``sum c a y_j.x0`` of each row (added in run
+        order).
+    start, first_residual : ndarray, shape (count, d)
+        ``x0`` and ``r0``.
+    out, r : ndarray
+        The solved rows (``out[:count]``) and their residuals.
+    observed : ndarray of float64, shape (count,)
+    """
+    w0, row_weights, _, row_reg = weights
+    d = r.shape[1]
+    scale = np.empty(2, r.dtype)  # the row's scalars rounded as the CG passes round them
+    for k in range(r.shape[0]):
+        squares = 0.0
+        xb = 0.0
+        for g in range(scalars.shape[0]):
+            squares += scalars[g, k, 0]
+            xb += scalars[g, k, 1]
+        scale[0] = w0 * row_weights[k]
+        scale[1] = row_reg[k]
+        xr = 0.0
+        xDx = 0.0
+        for t in range(d):
+            x = np.float64(out[k, t])
+            xb += (x * np.float64(first_residual[k, t])
+                   - np.float64(start[k, t]) * np.float64(r[k, t]))
+            xr += x * np.float64(r[k, t])
+            xDx += np.float64(scale[0] * diagonal[t] + scale[1]) * x * x
+        observed[k] = squares - xb - xr - xDx
 
 
 @njit(**SERIAL)
