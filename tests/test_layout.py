@@ -133,6 +133,25 @@ def test_renumbered_fit_equals_the_plain_fit(small_matrix, name, solver, monkeyp
 
 
 @pytest.mark.usefixtures("renumber_everything")
+def test_renumbered_sides_are_the_input_in_factor_order(small_matrix):
+    X = sp.csr_matrix(small_matrix)
+    _, problem = fastwmf.WALS(factors=4, dtype="float64")._prepare(X)
+    assert problem.renumbered
+    want = X[problem.user_order][:, problem.item_order].tocsr()
+    want.sort_indices()
+    users = problem.users  # rows in factor order, each row's entries as in the input
+    got = sp.csr_matrix((users.targets, users.indices, users.indptr), shape=want.shape)
+    np.testing.assert_array_equal(users.indptr, want.indptr)
+    assert (got != want).nnz == 0
+    items = problem.items  # rows ascending
+    expected = want.T.tocsr()
+    expected.sort_indices()
+    np.testing.assert_array_equal(items.indptr, expected.indptr)
+    np.testing.assert_array_equal(items.indices, expected.indices)
+    np.testing.assert_array_equal(items.targets, expected.data)
+
+
+@pytest.mark.usefixtures("renumber_everything")
 @pytest.mark.parametrize("solver", ["cholesky", "cg"])
 def test_renumbered_callback_sees_factors_in_the_input_order(small_matrix, solver):
     case = dict(CASES["user-and-item-weights"])
