@@ -401,8 +401,8 @@ def half_step_cg_eigenbasis(rows, other, eigenvalues, w0, col_weights, cg_steps,
     track_observed : bool, default False
         Also sum the observed part of the objective at the solved rows: each
         entry's prediction is updated with the row (``O(nnz_i)`` per step), so
-        no extra pass over the factor rows is needed (the long rows take one
-        more pass).
+        no extra pass over the factor rows is needed (the long rows take it
+        from their CG residuals, :func:`.longrows.observed_from_residuals`).
     long_rows : longrows.LongRows, optional
         Solve these leading rows in lockstep over tiles of ``other``
         (:mod:`.longrows`, from :func:`.longrows.plan_long_rows` for these

@@ -16,9 +16,9 @@ from ._fitloop import run_iterations
 from ._growth import Growth
 from ._problem import Problem, as_dtype
 from ._wmf import (
-    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, starting_factors,
-    resolve_w0,
-    solve_new_rows, targets_and_confidence, unobserved_weights, validation_input)
+    OBJECTIVE_PARAMS, check_common_params, check_factors_fit, objective_params, resolve_w0,
+    solve_new_rows, starting_factors, targets_and_confidence, unobserved_weights,
+    validation_input)
 from .base import FactorModel
 
 if TYPE_CHECKING:
